@@ -1,0 +1,66 @@
+// Host-side weights of a Llama-family model in one canonical form, whatever the source
+// (GGUF, HF safetensors, AWQ, workspace). Converters produce ModelWeights; the workspace
+// writer splits them for tensor parallelism; the engine uploads them to a backend.
+//
+// Orientation: every matrix is PyTorch's [rows = out_features, cols = in_features],
+// row-major. q/k rows are in half-split RoPE order unless config.rope_pairing says
+// kAdjacent.
+//
+// Int4 (DType::kInt4), group-wise asymmetric with fp16 scale and fp16 min per group of
+// `group_size` consecutive values along a row:
+//   data: packed nibbles, row-major; value (r, c) is in byte (r*cols + c) / 2, the low
+//         nibble for even c, the high nibble for odd c;
+//   aux:  fp16 pairs [rows, cols/group_size, 2] = (scale, min);
+//   w(r, c) = q(r, c) * scale + min   (GGUF Q4_1: scale = d, min = m;
+//                                      AWQ: min = -zero * scale).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/dtype.h"
+#include "model/model_config.h"
+
+namespace lmd {
+
+struct WeightTensor {
+  DType dtype = DType::kF32;
+  std::vector<int64_t> shape;   // [rows, cols] for matrices, [n] for vectors
+  int group_size = 0;           // kInt4 only
+  std::vector<uint8_t> data;    // dense elements, or int4 nibbles
+  std::vector<uint8_t> aux;     // kInt4: fp16 (scale, min) pairs
+  bool empty() const { return shape.empty(); }
+  int64_t rows() const { return shape.empty() ? 0 : shape[0]; }
+  int64_t cols() const { return shape.size() < 2 ? 1 : shape[1]; }
+  int64_t numel() const;
+  // Values as fp32 (dequantising int4). For tests, conversion and the reference path.
+  std::vector<float> to_f32() const;
+};
+
+// Dense tensor from fp32 values, stored as `dtype` (kF32 / kF16 / kBF16).
+WeightTensor make_dense(DType dtype, std::vector<int64_t> shape, const float* values);
+// Int4 tensor from packed nibbles + (scale, min) pairs, already in the layout above.
+WeightTensor make_int4(int64_t rows, int64_t cols, int group_size, std::vector<uint8_t> nibbles,
+                       std::vector<uint8_t> scale_min_fp16);
+
+struct LayerWeights {
+  WeightTensor attention_norm;  // [hidden]
+  WeightTensor wq, wk, wv;      // [q_dim, hidden], [kv_dim, hidden], [kv_dim, hidden]
+  WeightTensor bq, bk, bv;      // [q_dim], [kv_dim], [kv_dim] when attn_bias (fp32)
+  WeightTensor wo;              // [hidden, q_dim]
+  WeightTensor ffn_norm;        // [hidden]
+  WeightTensor w1;              // gate [inter, hidden]
+  WeightTensor w3;              // up   [inter, hidden]
+  WeightTensor w2;              // down [hidden, inter]
+};
+
+struct ModelWeights {
+  ModelConfig config;
+  WeightTensor tok_embeddings;  // [vocab, hidden]
+  WeightTensor norm;            // [hidden]
+  WeightTensor output;          // [vocab, hidden]; empty when config.tie_word_embeddings
+  std::vector<LayerWeights> layers;
+};
+
+}  // namespace lmd
