@@ -44,6 +44,17 @@ std::vector<float> WeightTensor::to_f32() const {
       }
       break;
     }
+    case DType::kI8: {
+      LMD_CHECK(group_size > 0) << "to_f32: int8 weight without group scales";
+      const int64_t c = cols(), groups = c / group_size;
+      const uint16_t* sc = reinterpret_cast<const uint16_t*>(aux.data());
+      const int8_t* q = reinterpret_cast<const int8_t*>(data.data());
+      for (int64_t idx = 0; idx < n; ++idx) {
+        const int64_t g = (idx / c) * groups + (idx % c) / group_size;
+        out[idx] = fp16_to_f32(sc[g]) * static_cast<float>(q[idx]);
+      }
+      break;
+    }
     default:
       throw Error(std::string("to_f32: unsupported weight dtype ") + dtype_name(dtype));
   }
@@ -73,6 +84,23 @@ WeightTensor make_dense(DType dtype, std::vector<int64_t> shape, const float* va
     default:
       throw Error(std::string("make_dense: not a dense float dtype: ") + dtype_name(dtype));
   }
+  return t;
+}
+
+WeightTensor make_int8_grouped(int64_t rows, int64_t cols, int group_size, std::vector<uint8_t> values,
+                               std::vector<uint8_t> scales_fp16) {
+  LMD_CHECK(group_size > 0 && cols % group_size == 0)
+      << "int8 weight: group size " << group_size << " does not divide " << cols << " columns";
+  LMD_CHECK(static_cast<int64_t>(values.size()) == rows * cols)
+      << "int8 weight: " << values.size() << " values for " << rows << "x" << cols;
+  LMD_CHECK(static_cast<int64_t>(scales_fp16.size()) == rows * (cols / group_size) * 2)
+      << "int8 weight: " << scales_fp16.size() << " bytes of scales for " << rows << "x" << cols;
+  WeightTensor t;
+  t.dtype = DType::kI8;
+  t.shape = {rows, cols};
+  t.group_size = group_size;
+  t.data = std::move(values);
+  t.aux = std::move(scales_fp16);
   return t;
 }
 

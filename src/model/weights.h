@@ -13,6 +13,10 @@
 //   aux:  fp16 pairs [rows, cols/group_size, 2] = (scale, min);
 //   w(r, c) = q(r, c) * scale + min   (GGUF Q4_1: scale = d, min = m;
 //                                      AWQ: min = -zero * scale).
+//
+// Int8 group-wise symmetric (DType::kI8 with group_size > 0) — GGUF Q8_0 exactly:
+//   data: int8 [rows, cols];  aux: fp16 scale [rows, cols/group_size];
+//   w(r, c) = q(r, c) * scale   (computed in fp32).
 #pragma once
 
 #include <cstdint>
@@ -27,9 +31,9 @@ namespace lmd {
 struct WeightTensor {
   DType dtype = DType::kF32;
   std::vector<int64_t> shape;   // [rows, cols] for matrices, [n] for vectors
-  int group_size = 0;           // kInt4 only
+  int group_size = 0;           // kInt4, and kI8 when group-wise
   std::vector<uint8_t> data;    // dense elements, or int4 nibbles
-  std::vector<uint8_t> aux;     // kInt4: fp16 (scale, min) pairs
+  std::vector<uint8_t> aux;     // kInt4: fp16 (scale, min) pairs; grouped kI8: fp16 scales
   bool empty() const { return shape.empty(); }
   int64_t rows() const { return shape.empty() ? 0 : shape[0]; }
   int64_t cols() const { return shape.size() < 2 ? 1 : shape[1]; }
@@ -40,6 +44,9 @@ struct WeightTensor {
 
 // Dense tensor from fp32 values, stored as `dtype` (kF32 / kF16 / kBF16).
 WeightTensor make_dense(DType dtype, std::vector<int64_t> shape, const float* values);
+// Int8 group-wise tensor from int8 values + fp16 scales, in the layout above.
+WeightTensor make_int8_grouped(int64_t rows, int64_t cols, int group_size, std::vector<uint8_t> values,
+                               std::vector<uint8_t> scales_fp16);
 // Int4 tensor from packed nibbles + (scale, min) pairs, already in the layout above.
 WeightTensor make_int4(int64_t rows, int64_t cols, int group_size, std::vector<uint8_t> nibbles,
                        std::vector<uint8_t> scale_min_fp16);

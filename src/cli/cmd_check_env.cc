@@ -1,0 +1,59 @@
+// lmdeploy check_env: versions, build flags, CPU and memory, devices, libraries, default model.
+#include <nlohmann/json.hpp>
+#include <sentencepiece_processor.h>
+#include <spdlog/version.h>
+#include <fmt/core.h>
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+#include <CLI/Version.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+
+#include "cli/command.h"
+#include "common/paths.h"
+#include "common/system_info.h"
+
+namespace {
+
+void row(const char* key, const std::string& value) { std::printf("%-22s %s\n", key, value.c_str()); }
+
+std::string gib(uint64_t bytes) { return fmt::format("{:.1f} GiB", bytes / (1024.0 * 1024.0 * 1024.0)); }
+
+void run_check_env() {
+  const lmd::SystemInfo info = lmd::system_info();
+  row("lmdeploy", LMDEPLOY_VERSION);
+  row("compiler", "g++ " __VERSION__);
+#ifdef NDEBUG
+  row("build type", "release");
+#else
+  row("build type", "debug");
+#endif
+  row("CUDA build", LMDEPLOY_CUDA_ENABLED ? "on (kernels compiled for sm_80, sm_90)" : "off");
+  row("CUDA devices", "none (the CPU backend is used)");
+  row("CPU", info.cpu_model.empty() ? "unknown" : info.cpu_model);
+  row("logical cores", std::to_string(info.logical_cores));
+  std::string simd;
+  for (const auto& s : info.simd) simd += (simd.empty() ? "" : " ") + s;
+  row("SIMD", simd.empty() ? "none (scalar kernels)" : simd);
+  row("memory", gib(info.mem_total_bytes) + " total, " + gib(info.mem_available_bytes) + " available");
+  row("nlohmann_json", fmt::format("{}.{}.{}", NLOHMANN_JSON_VERSION_MAJOR, NLOHMANN_JSON_VERSION_MINOR,
+                                   NLOHMANN_JSON_VERSION_PATCH));
+  row("spdlog", fmt::format("{}.{}.{}", SPDLOG_VER_MAJOR, SPDLOG_VER_MINOR, SPDLOG_VER_PATCH));
+  row("fmt", std::to_string(FMT_VERSION));
+  row("CLI11", CLI11_VERSION);
+  row("PCRE2", fmt::format("{}.{}", PCRE2_MAJOR, PCRE2_MINOR));
+  row("sentencepiece", "linked (libsentencepiece)");
+  const std::string model = lmd::default_model_path();
+  row("default model", model + (std::filesystem::exists(model) ? "" : " (not downloaded yet)"));
+  row("cache dir", lmd::cache_dir());
+}
+
+}  // namespace
+
+LMD_REGISTER_COMMAND(70, [](CLI::App& root) {
+  CLI::App* cmd = root.add_subcommand("check_env", "Print the environment: versions, CPU, memory, devices");
+  cmd->alias("check-env");
+  cmd->callback(run_check_env);
+});
