@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Runs every test from a fresh clone: installs what is missing (tools/setup.sh), builds
+# (release, and a separate ASan+UBSan build), fetches the default model, generates the
+# test models, then runs CTest in both builds. Exits non-zero when anything fails.
+#
+#   bash tools/run_tests.sh            # everything
+#   LMD_SKIP_SANITIZE=1 bash tools/run_tests.sh   # release build only (faster)
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+JOBS="${JOBS:-$(nproc)}"
+
+bash tools/setup.sh
+
+CUDA_FLAG=()
+if ! command -v nvcc >/dev/null 2>&1 && [ ! -x /usr/local/cuda/bin/nvcc ]; then CUDA_FLAG=(-DLMDEPLOY_CUDA=OFF); fi
+if [ -x /usr/local/cuda/bin/nvcc ]; then export PATH="/usr/local/cuda/bin:$PATH"; fi
+
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release "${CUDA_FLAG[@]}"
+cmake --build build -j"$JOBS"
+
+export LMD_MODEL_PATH="$(bash tools/fetch_model.sh)"
+export LMD_TEST_MODELS="$ROOT/build/test-models"
+bash tools/prepare_test_models.sh "$LMD_TEST_MODELS"
+
+status=0
+(cd build && ctest --output-on-failure -j"$JOBS" --timeout 1800) || status=1
+
+if [ -z "${LMD_SKIP_SANITIZE:-}" ]; then
+  # The C++ unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
+  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLMDEPLOY_SANITIZE=ON -DLMDEPLOY_CUDA=OFF
+  cmake --build build-asan -j"$JOBS" --target unit_tests lmdeploy
+  (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+     ctest --output-on-failure -j"$JOBS" -E python_tests --timeout 1800) || status=1
+fi
+exit $status
