@@ -19,7 +19,8 @@ if [ -x /usr/local/cuda/bin/nvcc ]; then export PATH="/usr/local/cuda/bin:$PATH"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release "${CUDA_FLAG[@]}"
 cmake --build build -j"$JOBS"
 
-export LMD_MODEL_PATH="$(bash tools/fetch_model.sh)"
+LMD_MODEL_PATH="$(bash tools/fetch_model.sh)"
+export LMD_MODEL_PATH
 export LMD_TEST_MODELS="$ROOT/build/test-models"
 bash tools/prepare_test_models.sh "$LMD_TEST_MODELS"
 
