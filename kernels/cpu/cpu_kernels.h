@@ -1,0 +1,84 @@
+// The CPU kernel set: one table of function pointers per ISA level (scalar reference,
+// AVX2, AVX-512/VNNI), picked at run time from common/cpu_features. The scalar table is
+// the oracle every fast variant is tested against (tests/unit/kernels).
+//
+// Packed weight layouts (built once at load by pack_weights.cc) are chosen for SIMD unpack:
+//
+// PackedInt4 — int4, 32-value blocks, each with fp16 scale d and fp16 min m
+//   (a larger source group is split into 32-blocks that repeat its (d, m)).
+//   qs:  [rows][cols_padded / 64][32] bytes; byte j of super-block s holds element 64s+j in
+//        the low nibble and element 64s+32+j in the high nibble (so a 32-byte load gives
+//        block 2s by masking and block 2s+1 by shifting);
+//   d,m: fp16 [rows][nblk],  nblk = cols_padded / 32.  w = q * d + m.
+// PackedInt8 — int8, 32-value blocks with an fp16 scale (GGUF Q8_0):
+//   qs: int8 [rows][cols_padded];  d: fp16 [rows][nblk].  w = q * d.
+// Padding columns (cols..cols_padded) have q = 0, d = 0, m = 0.
+//
+// Quantised activations (QuantActs, the fast path; as llama.cpp's Q8_1): per row, per
+// 32-block: d = absmax / 127, q = rint(x / d) (round-half-even, via x * (1/d)), s = d * Σq.
+#pragma once
+
+#include <cstdint>
+
+#include "common/cpu_features.h"
+
+namespace lmd::cpu {
+
+constexpr int kBlock = 32;      // values per quantisation block
+constexpr int kSuperBlock = 64;  // columns are padded to a multiple of this
+
+inline int64_t pad_cols(int64_t cols) { return (cols + kSuperBlock - 1) / kSuperBlock * kSuperBlock; }
+
+struct PackedInt4 {
+  int64_t rows = 0, cols = 0, cols_padded = 0;
+  const uint8_t* qs = nullptr;
+  const uint16_t* d = nullptr;
+  const uint16_t* m = nullptr;
+};
+
+struct PackedInt8 {
+  int64_t rows = 0, cols = 0, cols_padded = 0;
+  const int8_t* qs = nullptr;
+  const uint16_t* d = nullptr;
+};
+
+// n rows of quantised activations: q [n][cols_padded], d and s [n][cols_padded/32].
+struct QuantActs {
+  int64_t n = 0, cols_padded = 0;
+  const int8_t* q = nullptr;
+  const float* d = nullptr;
+  const float* s = nullptr;
+};
+
+struct Kernels {
+  CpuIsa isa = CpuIsa::kScalar;
+  // One activation row: cols values -> q [cols_padded], d and s [cols_padded/32].
+  void (*quantize_row_q8)(const float* x, int64_t cols, int64_t cols_padded, int8_t* q, float* d, float* s);
+  // y[t * ldy + r] = Σ_c w(r, c) * x(t, c) for r in [r0, r1), t in [0, x.n).
+  void (*gemm_q4_q8)(const PackedInt4& w, int64_t r0, int64_t r1, const QuantActs& x, float* y, int64_t ldy);
+  void (*gemm_q8_q8)(const PackedInt8& w, int64_t r0, int64_t r1, const QuantActs& x, float* y, int64_t ldy);
+  // Row r of a packed weight as fp32 [cols] (exact path, embedding lookup).
+  void (*dequant_row_q4)(const PackedInt4& w, int64_t r, float* out);
+  void (*dequant_row_q8)(const PackedInt8& w, int64_t r, float* out);
+  void (*fp16_to_f32)(const uint16_t* h, int64_t n, float* out);
+  void (*bf16_to_f32)(const uint16_t* b, int64_t n, float* out);
+  void (*f32_to_fp16)(const float* x, int64_t n, uint16_t* out);
+  float (*dot_f32)(const float* a, const float* b, int64_t n);
+  // out[i] = scale * dot(q, k + i*dim) for i < rows.
+  void (*attn_scores)(const float* q, const float* k, int64_t rows, int64_t dim, float scale, float* out);
+  // out += Σ_i p[i] * v[i*dim ..].
+  void (*attn_accum)(const float* p, const float* v, int64_t rows, int64_t dim, float* out);
+  // out = x / sqrt(mean(x^2) + eps) * w
+  void (*rms_norm)(const float* x, const float* w, int64_t n, float eps, float* out);
+  // out = silu(g) * u
+  void (*silu_mul)(const float* g, const float* u, int64_t n, float* out);
+};
+
+const Kernels& reference_kernels();
+const Kernels& avx2_kernels();
+const Kernels& avx512_kernels();
+// The table for `isa`, and for the active level.
+const Kernels& kernels_for(CpuIsa isa);
+inline const Kernels& kernels() { return kernels_for(cpu_isa()); }
+
+}  // namespace lmd::cpu

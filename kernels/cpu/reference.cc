@@ -1,0 +1,160 @@
+// Scalar reference kernels: the readable oracle for every SIMD variant.
+#include <cmath>
+
+#include "kernels/common/half.h"
+#include "kernels/cpu/cpu_kernels.h"
+
+namespace lmd::cpu {
+namespace {
+
+void quantize_row_q8(const float* x, int64_t cols, int64_t cols_padded, int8_t* q, float* d, float* s) {
+  for (int64_t b = 0; b < cols_padded / kBlock; ++b) {
+    const int64_t c0 = b * kBlock;
+    float amax = 0.0f;
+    for (int j = 0; j < kBlock; ++j) {
+      const float v = c0 + j < cols ? x[c0 + j] : 0.0f;
+      amax = std::fabs(v) > amax ? std::fabs(v) : amax;
+    }
+    const float db = amax / 127.0f;
+    const float id = db > 0.0f ? 1.0f / db : 0.0f;
+    int sum = 0;
+    for (int j = 0; j < kBlock; ++j) {
+      const float v = c0 + j < cols ? x[c0 + j] : 0.0f;
+      const int qi = static_cast<int>(std::nearbyint(v * id));
+      q[c0 + j] = static_cast<int8_t>(qi);
+      sum += qi;
+    }
+    d[b] = db;
+    s[b] = db * static_cast<float>(sum);
+  }
+}
+
+inline int q4_at(const uint8_t* row_qs, int64_t c) {
+  const int64_t sb = c / kSuperBlock, j = c % kSuperBlock;
+  const uint8_t byte = row_qs[sb * 32 + (j & 31)];
+  return j < 32 ? (byte & 15) : (byte >> 4);
+}
+
+void gemm_q4_q8(const PackedInt4& w, int64_t r0, int64_t r1, const QuantActs& x, float* y, int64_t ldy) {
+  const int64_t nblk = w.cols_padded / kBlock;
+  for (int64_t t = 0; t < x.n; ++t) {
+    const int8_t* xq = x.q + t * x.cols_padded;
+    const float* xd = x.d + t * nblk;
+    const float* xs = x.s + t * nblk;
+    for (int64_t r = r0; r < r1; ++r) {
+      const uint8_t* qs = w.qs + r * (w.cols_padded / 2);
+      float acc = 0.0f;
+      for (int64_t b = 0; b < nblk; ++b) {
+        int isum = 0;
+        for (int j = 0; j < kBlock; ++j) isum += q4_at(qs, b * kBlock + j) * xq[b * kBlock + j];
+        const float dw = fp16_to_f32(w.d[r * nblk + b]), mw = fp16_to_f32(w.m[r * nblk + b]);
+        acc += dw * xd[b] * static_cast<float>(isum) + mw * xs[b];
+      }
+      y[t * ldy + r] = acc;
+    }
+  }
+}
+
+void gemm_q8_q8(const PackedInt8& w, int64_t r0, int64_t r1, const QuantActs& x, float* y, int64_t ldy) {
+  const int64_t nblk = w.cols_padded / kBlock;
+  for (int64_t t = 0; t < x.n; ++t) {
+    const int8_t* xq = x.q + t * x.cols_padded;
+    const float* xd = x.d + t * nblk;
+    for (int64_t r = r0; r < r1; ++r) {
+      const int8_t* qs = w.qs + r * w.cols_padded;
+      float acc = 0.0f;
+      for (int64_t b = 0; b < nblk; ++b) {
+        int isum = 0;
+        for (int j = 0; j < kBlock; ++j) isum += qs[b * kBlock + j] * xq[b * kBlock + j];
+        acc += fp16_to_f32(w.d[r * nblk + b]) * xd[b] * static_cast<float>(isum);
+      }
+      y[t * ldy + r] = acc;
+    }
+  }
+}
+
+void dequant_row_q4(const PackedInt4& w, int64_t r, float* out) {
+  const int64_t nblk = w.cols_padded / kBlock;
+  const uint8_t* qs = w.qs + r * (w.cols_padded / 2);
+  for (int64_t c = 0; c < w.cols; ++c) {
+    const int64_t b = c / kBlock;
+    out[c] = static_cast<float>(q4_at(qs, c)) * fp16_to_f32(w.d[r * nblk + b]) + fp16_to_f32(w.m[r * nblk + b]);
+  }
+}
+
+void dequant_row_q8(const PackedInt8& w, int64_t r, float* out) {
+  const int64_t nblk = w.cols_padded / kBlock;
+  const int8_t* qs = w.qs + r * w.cols_padded;
+  for (int64_t c = 0; c < w.cols; ++c) out[c] = fp16_to_f32(w.d[r * nblk + c / kBlock]) * static_cast<float>(qs[c]);
+}
+
+void fp16_to_f32_row(const uint16_t* h, int64_t n, float* out) {
+  for (int64_t i = 0; i < n; ++i) out[i] = fp16_to_f32(h[i]);
+}
+void bf16_to_f32_row(const uint16_t* b, int64_t n, float* out) {
+  for (int64_t i = 0; i < n; ++i) out[i] = bf16_to_f32(b[i]);
+}
+void f32_to_fp16_row(const float* x, int64_t n, uint16_t* out) {
+  for (int64_t i = 0; i < n; ++i) out[i] = f32_to_fp16(x[i]);
+}
+
+float dot_f32(const float* a, const float* b, int64_t n) {
+  float acc = 0.0f;
+  for (int64_t i = 0; i < n; ++i) acc += a[i] * b[i];
+  return acc;
+}
+
+void attn_scores(const float* q, const float* k, int64_t rows, int64_t dim, float scale, float* out) {
+  for (int64_t i = 0; i < rows; ++i) out[i] = scale * dot_f32(q, k + i * dim, dim);
+}
+
+void attn_accum(const float* p, const float* v, int64_t rows, int64_t dim, float* out) {
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < dim; ++j) out[j] += p[i] * v[i * dim + j];
+}
+
+void rms_norm(const float* x, const float* w, int64_t n, float eps, float* out) {
+  float ss = 0.0f;
+  for (int64_t i = 0; i < n; ++i) ss += x[i] * x[i];
+  const float inv = 1.0f / std::sqrt(ss / static_cast<float>(n) + eps);
+  for (int64_t i = 0; i < n; ++i) out[i] = x[i] * inv * w[i];
+}
+
+void silu_mul(const float* g, const float* u, int64_t n, float* out) {
+  for (int64_t i = 0; i < n; ++i) out[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+}
+
+}  // namespace
+
+const Kernels& reference_kernels() {
+  static const Kernels k = [] {
+    Kernels t;
+    t.isa = CpuIsa::kScalar;
+    t.quantize_row_q8 = quantize_row_q8;
+    t.gemm_q4_q8 = gemm_q4_q8;
+    t.gemm_q8_q8 = gemm_q8_q8;
+    t.dequant_row_q4 = dequant_row_q4;
+    t.dequant_row_q8 = dequant_row_q8;
+    t.fp16_to_f32 = fp16_to_f32_row;
+    t.bf16_to_f32 = bf16_to_f32_row;
+    t.f32_to_fp16 = f32_to_fp16_row;
+    t.dot_f32 = dot_f32;
+    t.attn_scores = attn_scores;
+    t.attn_accum = attn_accum;
+    t.rms_norm = rms_norm;
+    t.silu_mul = silu_mul;
+    return t;
+  }();
+  return k;
+}
+
+const Kernels& kernels_for(CpuIsa isa) {
+  switch (isa) {
+    case CpuIsa::kAvx512: return avx512_kernels();
+    case CpuIsa::kAvx2: return avx2_kernels();
+    case CpuIsa::kScalar: break;
+  }
+  return reference_kernels();
+}
+
+}  // namespace lmd::cpu

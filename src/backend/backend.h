@@ -1,0 +1,120 @@
+// The compute interface model code is written against. Implementations: CpuBackend
+// (src/backend/cpu), a CUDA backend later. Model code never names a device: it allocates
+// activation buffers with alloc(), uploads weights once with upload_weight(), and calls ops.
+//
+// Pointers passed to ops are device memory from alloc() unless said otherwise; activation
+// buffers are fp32 row-major [tokens, dim]. Ops run in order (a device backend may queue
+// them; synchronize() waits). A step is bracketed by begin_step(), which reads the host
+// StepPlan once (positions, block tables, RoPE tables) for the position-aware ops.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "common/dtype.h"
+#include "engine/step_plan.h"
+#include "kv/kv_layout.h"
+#include "model/model_config.h"
+#include "model/weights.h"
+
+namespace lmd {
+
+enum class BackendOp {
+  kEmbedding,
+  kRmsNorm,
+  kLinear,      // with the weight dtype / group size asked about
+  kRopeKvWrite,
+  kAttention,
+  kSiluMul,
+  kAdd,
+};
+
+// A weight matrix [rows, cols] prepared by a backend (repacked, resident on its device).
+class BackendWeight {
+ public:
+  virtual ~BackendWeight() = default;
+  int64_t rows = 0, cols = 0;
+  DType dtype = DType::kF32;
+  int group_size = 0;
+};
+
+// Everything the position-aware ops need besides the plan.
+struct AttentionParams {
+  int head_num = 0;
+  int kv_head_num = 0;
+  int head_dim = 0;
+  int rot_dim = 0;                    // rotary dims (<= head_dim)
+  float rope_theta = 10000.0f;
+  RopePairing rope_pairing = RopePairing::kHalfSplit;
+  float rope_scaling_factor = 0.0f;   // > 0: dynamic NTK once a sequence exceeds max_position
+  int max_position_embeddings = 2048;
+  bool use_logn_attn = false;         // q *= log(pos+1)/log(max_position) beyond max_position
+  float softmax_scale = 0.0f;         // 0: 1/sqrt(head_dim)
+};
+
+// One linear in a fused group: y[t, :] (+)= W x[t, :] (+ bias), for t < n.
+struct LinearOut {
+  const BackendWeight* weight = nullptr;
+  const float* bias = nullptr;        // [rows] or null
+  float* y = nullptr;                 // [n, ldy]
+  int64_t ldy = 0;                    // 0: weight->rows
+  bool accumulate = false;            // y += W x (the residual add, fused)
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual const char* name() const = 0;
+
+  // --- memory ---
+  virtual void* alloc(size_t bytes) = 0;  // zero-filled, 64-byte aligned
+  virtual void free(void* ptr) = 0;
+  virtual void copy_to_device(void* dst, const void* src, size_t bytes) = 0;
+  virtual void copy_to_host(void* dst, const void* src, size_t bytes) = 0;
+  virtual void synchronize() = 0;
+
+  // Can this backend run `op` (for kLinear / kEmbedding: on weights of this dtype and group)?
+  virtual bool supports_op(BackendOp op, DType weight_dtype = DType::kF32, int group_size = 0) const = 0;
+
+  // --- weights ---
+  // Matrices used by linear() / embedding(): repacked for the backend's kernels.
+  virtual std::unique_ptr<BackendWeight> upload_weight(const WeightTensor& w) = 0;
+
+  // --- step ---
+  // Reads the plan (host) once: each token's sequence and position, block tables, RoPE
+  // tables. `kv_pool` is the device base address of block 0; block i is at
+  // kv_pool + i * layout.block_bytes().
+  virtual void begin_step(const StepPlan& plan, const KvLayout& layout, uint8_t* kv_pool,
+                          const AttentionParams& params) = 0;
+
+  // --- ops; n = tokens of this step unless said otherwise ---
+  // out[t] = table row tokens[t]  (tokens: host array of n ids, checked against rows)
+  virtual void embedding(const BackendWeight& table, const int32_t* tokens, int n, float* out) = 0;
+  // out[t] = x[t] / rms(x[t]) * w        x, out: [n, dim]; w: [dim]
+  virtual void rms_norm(const float* x, const float* w, int n, int dim, float eps, float* out) = 0;
+  // Several linears over the same input x [n, cols] (fused QKV, gate/up): the input is read
+  // (and, on the fast path, quantised) once.
+  virtual void linear(const float* x, int n, const LinearOut* outs, int n_outs) = 0;
+  // RoPE on q [n, head_num*head_dim] and k [n, kv_head_num*head_dim] in place at each
+  // token's position (+ logN scaling of q), then K and V rows written to their KV slots
+  // (quantised for int8/int4 kinds).
+  virtual void rope_kv_write(int layer, float* q, float* k, const float* v, int n) = 0;
+  // out [n, head_num*head_dim]: each token attends to positions 0..its own of its sequence
+  // (history in the cache + this step's earlier tokens), GQA.
+  virtual void attention(int layer, const float* q, float* out, int n) = 0;
+  // out = silu(g) * u, all [n, dim]
+  virtual void silu_mul(const float* g, const float* u, int n, int dim, float* out) = 0;
+  // x += y, count values
+  virtual void add(float* x, const float* y, size_t count) = 0;
+  // out[i] = x[rows[i]] for i < n_rows (rows: host array), x/out [*, dim]
+  virtual void gather_rows(const float* x, const int32_t* rows, int n_rows, int dim, float* out) = 0;
+};
+
+struct CpuBackendOptions {
+  int threads = 0;     // 0 = hardware concurrency
+  bool exact = false;  // fp32 activations in every linear (no int8 activation quantisation)
+};
+std::unique_ptr<Backend> create_cpu_backend(const CpuBackendOptions& opt);
+
+}  // namespace lmd

@@ -1,0 +1,254 @@
+// The position-aware ops of CpuBackend: step metadata, RoPE + KV write, paged attention.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "backend/cpu/cpu_backend.h"
+#include "common/error.h"
+#include "kernels/common/half.h"
+#include "kernels/common/kv_quant.h"
+
+namespace lmd::cpu {
+namespace {
+// Query tokens per attention work item (prefill chunks are split so both threads get work
+// and the scores buffer stays small).
+constexpr int32_t kQueryTile = 16;
+}  // namespace
+
+void CpuBackend::begin_step(const StepPlan& plan, const KvLayout& layout, uint8_t* kv_pool,
+                            const AttentionParams& params) {
+  layout_ = layout;
+  kv_pool_ = kv_pool;
+  params_ = params;
+  if (params_.rot_dim <= 0) params_.rot_dim = params_.head_dim;
+  if (params_.softmax_scale <= 0.0f) params_.softmax_scale = 1.0f / std::sqrt(static_cast<float>(params_.head_dim));
+  LMD_CHECK(params_.rot_dim % 2 == 0 && params_.rot_dim <= params_.head_dim)
+      << "rotary_embedding " << params_.rot_dim << " must be even and <= head dim " << params_.head_dim;
+
+  const int n = static_cast<int>(plan.tokens.size());
+  const int half = params_.rot_dim / 2;
+  seqs_.clear();
+  blocks_.clear();
+  tok_seq_.assign(n, -1);
+  tok_pos_.assign(n, 0);
+  rope_cos_.resize(static_cast<size_t>(n) * half);
+  rope_sin_.resize(static_cast<size_t>(n) * half);
+  logn_.assign(n, 1.0f);
+  attn_items_.clear();
+  for (size_t si = 0; si < plan.seqs.size(); ++si) {
+    const StepSequence& s = plan.seqs[si];
+    LMD_CHECK(s.token_offset >= 0 && s.n_tokens >= 0 && s.token_offset + s.n_tokens <= n)
+        << "step plan: sequence " << s.seq_id << " tokens [" << s.token_offset << ", +" << s.n_tokens
+        << ") outside the step's " << n << " tokens";
+    const int64_t len = static_cast<int64_t>(s.history_len) + s.n_tokens;
+    LMD_CHECK(static_cast<int64_t>(s.block_table.size()) * layout.block_len >= len)
+        << "step plan: sequence " << s.seq_id << " has " << s.block_table.size() << " blocks for " << len
+        << " positions (block_len " << layout.block_len << ")";
+    seqs_.push_back(StepSeq{s.token_offset, s.n_tokens, s.history_len, blocks_.size()});
+    blocks_.insert(blocks_.end(), s.block_table.begin(), s.block_table.end());
+
+    // Dynamic NTK: the base grows once the sequence is longer than the trained context.
+    double base = params_.rope_theta;
+    if (params_.rope_scaling_factor > 0.0f && len > params_.max_position_embeddings) {
+      const double f = params_.rope_scaling_factor;
+      base *= std::pow(f * static_cast<double>(len) / params_.max_position_embeddings - (f - 1.0),
+                       static_cast<double>(params_.rot_dim) / (params_.rot_dim - 2));
+    }
+    for (int i = 0; i < s.n_tokens; ++i) {
+      const int t = s.token_offset + i;
+      const int pos = s.history_len + i;
+      tok_seq_[t] = static_cast<int32_t>(si);
+      tok_pos_[t] = pos;
+      for (int j = 0; j < half; ++j) {
+        // fp32 like HF: inv_freq and the angle are float32.
+        const float inv_freq = static_cast<float>(1.0 / std::pow(base, 2.0 * j / params_.rot_dim));
+        const float angle = static_cast<float>(pos) * inv_freq;
+        rope_cos_[static_cast<size_t>(t) * half + j] = static_cast<float>(std::cos(static_cast<double>(angle)));
+        rope_sin_[static_cast<size_t>(t) * half + j] = static_cast<float>(std::sin(static_cast<double>(angle)));
+      }
+      if (params_.use_logn_attn && pos + 1 > params_.max_position_embeddings)
+        logn_[t] = static_cast<float>(std::log(pos + 1.0) / std::log(static_cast<double>(params_.max_position_embeddings)));
+    }
+    for (int32_t tb = 0; tb < s.n_tokens; tb += kQueryTile)
+      for (int h = 0; h < params_.kv_head_num; ++h)
+        attn_items_.push_back(AttnItem{static_cast<int32_t>(si), h, s.token_offset + tb,
+                                       s.token_offset + std::min(s.n_tokens, tb + kQueryTile)});
+  }
+  for (int t = 0; t < n; ++t) LMD_CHECK(tok_seq_[t] >= 0) << "step plan: token " << t << " belongs to no sequence";
+  // Longest items first so the dynamic schedule ends evenly.
+  std::stable_sort(attn_items_.begin(), attn_items_.end(), [&](const AttnItem& a, const AttnItem& b) {
+    return tok_pos_[a.tok_end - 1] > tok_pos_[b.tok_end - 1];
+  });
+}
+
+namespace {
+
+// Rotates one head vector x [head_dim] in place.
+inline void rope_head(float* x, const float* cs, const float* sn, int rot_dim, RopePairing pairing) {
+  const int half = rot_dim / 2;
+  if (pairing == RopePairing::kHalfSplit) {
+    for (int j = 0; j < half; ++j) {
+      const float a = x[j], b = x[j + half];
+      x[j] = a * cs[j] - b * sn[j];
+      x[j + half] = b * cs[j] + a * sn[j];
+    }
+  } else {
+    for (int j = 0; j < half; ++j) {
+      const float a = x[2 * j], b = x[2 * j + 1];
+      x[2 * j] = a * cs[j] - b * sn[j];
+      x[2 * j + 1] = b * cs[j] + a * sn[j];
+    }
+  }
+}
+
+// Writes one [head_dim] row into its KV slot in the layout's element kind.
+inline void store_kv_row(const Kernels& k, const KvLayout& L, uint8_t* block, int layer, int kv, int head, int slot,
+                         const float* x) {
+  uint8_t* dst = block + L.row_offset(layer, kv, head, slot);
+  float* par = L.quantized() ? reinterpret_cast<float*>(block + L.param_offset(layer, kv, head, slot)) : nullptr;
+  switch (L.kind) {
+    case KvKind::kF32: std::memcpy(dst, x, sizeof(float) * L.head_dim); break;
+    case KvKind::kF16: k.f32_to_fp16(x, L.head_dim, reinterpret_cast<uint16_t*>(dst)); break;
+    case KvKind::kInt8: {
+      const KvQuantParams p = kv_quantize_row_int8(x, L.head_dim, dst);
+      par[0] = p.scale;
+      par[1] = p.zero;
+      break;
+    }
+    case KvKind::kInt4: {
+      const KvQuantParams p = kv_quantize_row_int4(x, L.head_dim, dst);
+      par[0] = p.scale;
+      par[1] = p.zero;
+      break;
+    }
+  }
+}
+
+// `rows` consecutive slots of (layer, kv, head) in a block as fp32 [rows][head_dim]:
+// a pointer into the block for kF32, else converted into `buf`.
+inline const float* load_kv_tile(const Kernels& k, const KvLayout& L, const uint8_t* block, int layer, int kv,
+                                 int head, int rows, float* buf) {
+  const uint8_t* src = block + L.row_offset(layer, kv, head, 0);
+  const int d = L.head_dim;
+  switch (L.kind) {
+    case KvKind::kF32: return reinterpret_cast<const float*>(src);
+    case KvKind::kF16: k.fp16_to_f32(reinterpret_cast<const uint16_t*>(src), static_cast<int64_t>(rows) * d, buf); break;
+    case KvKind::kInt8:
+    case KvKind::kInt4: {
+      const float* par = reinterpret_cast<const float*>(block + L.param_offset(layer, kv, head, 0));
+      for (int r = 0; r < rows; ++r) {
+        const KvQuantParams p{par[2 * r], par[2 * r + 1]};
+        if (L.kind == KvKind::kInt8)
+          kv_dequantize_row_int8(src + static_cast<size_t>(r) * d, d, p, buf + static_cast<size_t>(r) * d);
+        else
+          kv_dequantize_row_int4(src + static_cast<size_t>(r) * d / 2, d, p, buf + static_cast<size_t>(r) * d);
+      }
+      break;
+    }
+  }
+  return buf;
+}
+
+}  // namespace
+
+void CpuBackend::rope_kv_write(int layer, float* q, float* k, const float* v, int n) {
+  LMD_CHECK(n == static_cast<int>(tok_seq_.size())) << "rope_kv_write: " << n << " tokens, step has " << tok_seq_.size();
+  const Kernels& kern = kernels();
+  const int hd = params_.head_dim, half = params_.rot_dim / 2;
+  const int qd = params_.head_num * hd, kd = params_.kv_head_num * hd;
+  const size_t block_bytes = layout_.block_bytes();
+  parallel(static_cast<int64_t>(n) * (qd + 2 * kd) * 4, [&](int tid, int nt) {
+    const auto [b, e] = ThreadPool::split(n, tid, nt);
+    for (int64_t t = b; t < e; ++t) {
+      const float* cs = rope_cos_.data() + t * half;
+      const float* sn = rope_sin_.data() + t * half;
+      for (int h = 0; h < params_.head_num; ++h) {
+        float* x = q + t * qd + h * hd;
+        rope_head(x, cs, sn, params_.rot_dim, params_.rope_pairing);
+        if (logn_[t] != 1.0f)
+          for (int j = 0; j < hd; ++j) x[j] *= logn_[t];
+      }
+      const StepSeq& s = seqs_[tok_seq_[t]];
+      const int pos = tok_pos_[t];
+      uint8_t* block = kv_pool_ + static_cast<size_t>(blocks_[s.block_begin + pos / layout_.block_len]) * block_bytes;
+      const int slot = pos % layout_.block_len;
+      for (int h = 0; h < params_.kv_head_num; ++h) {
+        float* kx = k + t * kd + h * hd;
+        rope_head(kx, cs, sn, params_.rot_dim, params_.rope_pairing);
+        store_kv_row(kern, layout_, block, layer, 0, h, slot, kx);
+        store_kv_row(kern, layout_, block, layer, 1, h, slot, v + t * kd + h * hd);
+      }
+    }
+  });
+}
+
+void CpuBackend::attention(int layer, const float* q, float* out, int n) {
+  LMD_CHECK(n == static_cast<int>(tok_seq_.size())) << "attention: " << n << " tokens, step has " << tok_seq_.size();
+  const Kernels& kern = kernels();
+  const int hd = params_.head_dim, bl = layout_.block_len;
+  const int group = params_.head_num / params_.kv_head_num;
+  const int qd = params_.head_num * hd;
+  const size_t block_bytes = layout_.block_bytes();
+  // scratch per thread: one KV tile + scores [kQueryTile * group][max context]
+  int64_t max_ctx = 0;
+  for (const auto& it : attn_items_) max_ctx = std::max<int64_t>(max_ctx, tok_pos_[it.tok_end - 1] + 1);
+  const int64_t ctx_pad = (max_ctx + bl - 1) / bl * bl;
+  grow_thread_scratch(static_cast<size_t>(bl) * hd + static_cast<size_t>(kQueryTile) * group * ctx_pad);
+  next_item_.store(0);
+  int64_t work = 0;
+  for (const auto& it : attn_items_) work += static_cast<int64_t>(it.tok_end - it.tok_begin) * group * hd * (tok_pos_[it.tok_end - 1] + 1);
+  parallel(work, [&](int tid, int) {
+    float* tile = thread_scratch_[tid].data();
+    float* scores = tile + static_cast<size_t>(bl) * hd;
+    for (;;) {
+      const int64_t idx = next_item_.fetch_add(1);
+      if (idx >= static_cast<int64_t>(attn_items_.size())) break;
+      const AttnItem& it = attn_items_[idx];
+      const StepSeq& s = seqs_[it.seq];
+      const int nq = (it.tok_end - it.tok_begin) * group;
+      const int ctx = tok_pos_[it.tok_end - 1] + 1;
+      const int nblocks = (ctx + bl - 1) / bl;
+      // query vector i: token it.tok_begin + i / group, head kv_head * group + i % group
+      auto qvec = [&](int i) { return q + static_cast<size_t>(it.tok_begin + i / group) * qd + (it.kv_head * group + i % group) * hd; };
+      auto qpos = [&](int i) { return tok_pos_[it.tok_begin + i / group]; };
+      for (int b = 0; b < nblocks; ++b) {
+        const uint8_t* block = kv_pool_ + static_cast<size_t>(blocks_[s.block_begin + b]) * block_bytes;
+        const int rows = std::min(bl, ctx - b * bl);
+        const float* kt = load_kv_tile(kern, layout_, block, layer, 0, it.kv_head, rows, tile);
+        for (int i = 0; i < nq; ++i) {
+          const int valid = std::min(rows, qpos(i) - b * bl + 1);
+          if (valid > 0)
+            kern.attn_scores(qvec(i), kt, valid, hd, params_.softmax_scale, scores + static_cast<size_t>(i) * ctx_pad + b * bl);
+        }
+      }
+      for (int i = 0; i < nq; ++i) {  // softmax over positions 0..qpos(i)
+        float* sc = scores + static_cast<size_t>(i) * ctx_pad;
+        const int len = qpos(i) + 1;
+        float mx = sc[0];
+        for (int p = 1; p < len; ++p) mx = std::max(mx, sc[p]);
+        float sum = 0.0f;
+        for (int p = 0; p < len; ++p) {
+          sc[p] = std::exp(sc[p] - mx);
+          sum += sc[p];
+        }
+        const float inv = 1.0f / sum;
+        for (int p = 0; p < len; ++p) sc[p] *= inv;
+        float* o = out + static_cast<size_t>(it.tok_begin + i / group) * qd + (it.kv_head * group + i % group) * hd;
+        std::memset(o, 0, sizeof(float) * hd);
+      }
+      for (int b = 0; b < nblocks; ++b) {
+        const uint8_t* block = kv_pool_ + static_cast<size_t>(blocks_[s.block_begin + b]) * block_bytes;
+        const int rows = std::min(bl, ctx - b * bl);
+        const float* vt = load_kv_tile(kern, layout_, block, layer, 1, it.kv_head, rows, tile);
+        for (int i = 0; i < nq; ++i) {
+          const int valid = std::min(rows, qpos(i) - b * bl + 1);
+          if (valid <= 0) continue;
+          float* o = out + static_cast<size_t>(it.tok_begin + i / group) * qd + (it.kv_head * group + i % group) * hd;
+          kern.attn_accum(scores + static_cast<size_t>(i) * ctx_pad + b * bl, vt, valid, hd, o);
+        }
+      }
+    }
+  });
+}
+
+}  // namespace lmd::cpu

@@ -1,0 +1,178 @@
+#include "backend/cpu/cpu_backend.h"
+
+#include <cstdlib>
+#include <cstring>
+
+#include "common/error.h"
+
+namespace lmd {
+
+std::unique_ptr<Backend> create_cpu_backend(const CpuBackendOptions& opt) {
+  return std::make_unique<cpu::CpuBackend>(opt);
+}
+
+namespace cpu {
+namespace {
+constexpr int kMaxFused = 8;
+}  // namespace
+
+CpuBackend::CpuBackend(const CpuBackendOptions& opt) : pool_(opt.threads), exact_(opt.exact) {
+  thread_scratch_.resize(pool_.size());
+}
+
+void* CpuBackend::alloc(size_t bytes) {
+  const size_t rounded = (bytes + 63) / 64 * 64;
+  void* p = std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
+  LMD_CHECK_KIND(p != nullptr, kResourceExhausted) << "cpu backend: cannot allocate " << bytes << " bytes";
+  std::memset(p, 0, rounded == 0 ? 64 : rounded);
+  return p;
+}
+
+void CpuBackend::free(void* ptr) { std::free(ptr); }
+
+void CpuBackend::copy_to_device(void* dst, const void* src, size_t bytes) { std::memcpy(dst, src, bytes); }
+void CpuBackend::copy_to_host(void* dst, const void* src, size_t bytes) { std::memcpy(dst, src, bytes); }
+
+bool CpuBackend::supports_op(BackendOp op, DType weight_dtype, int group_size) const {
+  if (op != BackendOp::kLinear && op != BackendOp::kEmbedding) return true;
+  switch (weight_dtype) {
+    case DType::kF32:
+    case DType::kF16:
+    case DType::kBF16: return true;
+    case DType::kInt4:
+    case DType::kI8: return group_size > 0 && group_size % kBlock == 0;
+    default: return false;
+  }
+}
+
+std::unique_ptr<BackendWeight> CpuBackend::upload_weight(const WeightTensor& w) {
+  return std::make_unique<CpuWeight>(w);
+}
+
+void CpuBackend::grow_thread_scratch(size_t floats) {
+  for (auto& s : thread_scratch_)
+    if (s.size() < floats) s.resize(floats);
+}
+
+void CpuBackend::embedding(const BackendWeight& table, const int32_t* tokens, int n, float* out) {
+  const auto& w = static_cast<const CpuWeight&>(table);
+  for (int t = 0; t < n; ++t)
+    LMD_CHECK(tokens[t] >= 0 && tokens[t] < w.rows)
+        << "embedding: token id " << tokens[t] << " outside the vocabulary [0, " << w.rows << ")";
+  const Kernels& k = kernels();
+  parallel(static_cast<int64_t>(n) * w.cols, [&](int tid, int nt) {
+    const auto [b, e] = ThreadPool::split(n, tid, nt);
+    for (int64_t t = b; t < e; ++t) w.row_f32(k, tokens[t], out + t * w.cols);
+  });
+}
+
+void CpuBackend::rms_norm(const float* x, const float* w, int n, int dim, float eps, float* out) {
+  const Kernels& k = kernels();
+  parallel(static_cast<int64_t>(n) * dim, [&](int tid, int nt) {
+    const auto [b, e] = ThreadPool::split(n, tid, nt);
+    for (int64_t t = b; t < e; ++t) k.rms_norm(x + t * dim, w, dim, eps, out + t * dim);
+  });
+}
+
+void CpuBackend::linear(const float* x, int n, const LinearOut* outs, int n_outs) {
+  LMD_CHECK(n_outs > 0 && n_outs <= kMaxFused) << "linear: " << n_outs << " fused outputs (1.." << kMaxFused << ")";
+  const int64_t cols = outs[0].weight->cols;
+  int64_t total_rows = 0;
+  bool any_quant = false;
+  int64_t row_begin[kMaxFused + 1];
+  size_t tmp_floats = 0;
+  for (int i = 0; i < n_outs; ++i) {
+    const auto* w = static_cast<const CpuWeight*>(outs[i].weight);
+    LMD_CHECK(w->cols == cols) << "linear: fused weights disagree on input size (" << w->cols << " vs " << cols
+                               << ")";
+    row_begin[i] = total_rows;
+    total_rows += w->rows;
+    any_quant = any_quant || w->kind() != CpuWeight::Kind::kDense;
+    if (outs[i].accumulate || outs[i].bias) tmp_floats += static_cast<size_t>(n) * w->rows;
+  }
+  row_begin[n_outs] = total_rows;
+  const bool quant = any_quant && !exact_;
+  const int64_t cp = pad_cols(cols), nblk = cp / kBlock;
+  if (quant && act_q_.size() < static_cast<size_t>(n * cp)) {
+    act_q_.resize(static_cast<size_t>(n * cp));
+    act_d_.resize(static_cast<size_t>(n * nblk));
+    act_s_.resize(static_cast<size_t>(n * nblk));
+  }
+  if (lin_tmp_.size() < tmp_floats) lin_tmp_.resize(tmp_floats);
+  grow_thread_scratch(static_cast<size_t>(cols));
+  const QuantActs acts{n, cp, act_q_.data(), act_d_.data(), act_s_.data()};
+  const Kernels& k = kernels();
+
+  parallel(static_cast<int64_t>(n) * cols * total_rows / 8, [&](int tid, int nt) {
+    if (quant) {
+      const auto [b, e] = ThreadPool::split(n, tid, nt);
+      for (int64_t t = b; t < e; ++t)
+        k.quantize_row_q8(x + t * cols, cols, cp, act_q_.data() + t * cp, act_d_.data() + t * nblk,
+                          act_s_.data() + t * nblk);
+      if (nt > 1) pool_.barrier();
+    }
+    const auto [rb, re] = ThreadPool::split(total_rows, tid, nt, 16);
+    float* row_buf = thread_scratch_[tid].data();
+    size_t tmp_off = 0;
+    for (int i = 0; i < n_outs; ++i) {
+      const auto& w = *static_cast<const CpuWeight*>(outs[i].weight);
+      const bool via_tmp = outs[i].accumulate || outs[i].bias;
+      const int64_t ldy = outs[i].ldy ? outs[i].ldy : w.rows;
+      float* y = via_tmp ? lin_tmp_.data() + tmp_off : outs[i].y;
+      const int64_t ldt = via_tmp ? w.rows : ldy;
+      if (via_tmp) tmp_off += static_cast<size_t>(n) * w.rows;
+      const int64_t r0 = std::max(rb, row_begin[i]) - row_begin[i];
+      const int64_t r1 = std::min(re, row_begin[i + 1]) - row_begin[i];
+      if (r0 >= r1) continue;
+      if (quant && w.kind() == CpuWeight::Kind::kInt4) {
+        k.gemm_q4_q8(w.int4(), r0, r1, acts, y, ldt);
+      } else if (quant && w.kind() == CpuWeight::Kind::kInt8) {
+        k.gemm_q8_q8(w.int8(), r0, r1, acts, y, ldt);
+      } else {
+        for (int64_t r = r0; r < r1; ++r) {
+          const float* row = w.dense_f32_row(r);
+          if (!row) {
+            w.row_f32(k, r, row_buf);
+            row = row_buf;
+          }
+          for (int64_t t = 0; t < n; ++t) y[t * ldt + r] = k.dot_f32(row, x + t * cols, cols);
+        }
+      }
+      if (via_tmp) {
+        for (int64_t t = 0; t < n; ++t) {
+          float* dst = outs[i].y + t * ldy;
+          const float* src = y + t * ldt;
+          for (int64_t r = r0; r < r1; ++r) {
+            float v = src[r];
+            if (outs[i].bias) v += outs[i].bias[r];
+            dst[r] = outs[i].accumulate ? dst[r] + v : v;
+          }
+        }
+      }
+    }
+  });
+}
+
+void CpuBackend::silu_mul(const float* g, const float* u, int n, int dim, float* out) {
+  const Kernels& k = kernels();
+  const int64_t total = static_cast<int64_t>(n) * dim;
+  parallel(total, [&](int tid, int nt) {
+    const auto [b, e] = ThreadPool::split(total, tid, nt, 16);
+    if (e > b) k.silu_mul(g + b, u + b, e - b, out + b);
+  });
+}
+
+void CpuBackend::add(float* x, const float* y, size_t count) {
+  parallel(static_cast<int64_t>(count), [&](int tid, int nt) {
+    const auto [b, e] = ThreadPool::split(static_cast<int64_t>(count), tid, nt, 16);
+    for (int64_t i = b; i < e; ++i) x[i] += y[i];
+  });
+}
+
+void CpuBackend::gather_rows(const float* x, const int32_t* rows, int n_rows, int dim, float* out) {
+  for (int i = 0; i < n_rows; ++i)
+    std::memcpy(out + static_cast<size_t>(i) * dim, x + static_cast<size_t>(rows[i]) * dim, sizeof(float) * dim);
+}
+
+}  // namespace cpu
+}  // namespace lmd

@@ -1,0 +1,222 @@
+#include "model/llama.h"
+
+#include <cstring>
+#include <vector>
+
+#include "backend/backend.h"
+#include "common/error.h"
+
+namespace lmd {
+namespace {
+
+// A device buffer of fp32 that grows to the largest step seen.
+class DeviceBuffer {
+ public:
+  DeviceBuffer() = default;
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  ~DeviceBuffer() { reset(); }
+  void bind(Backend* b) { backend_ = b; }
+  float* reserve(size_t floats) {
+    if (floats > capacity_) {
+      reset();
+      ptr_ = static_cast<float*>(backend_->alloc(floats * sizeof(float)));
+      capacity_ = floats;
+    }
+    return ptr_;
+  }
+  float* get() const { return ptr_; }
+  void reset() {
+    if (ptr_) backend_->free(ptr_);
+    ptr_ = nullptr;
+    capacity_ = 0;
+  }
+
+ private:
+  Backend* backend_ = nullptr;
+  float* ptr_ = nullptr;
+  size_t capacity_ = 0;
+};
+
+struct LayerOnDevice {
+  float* attention_norm = nullptr;
+  float* ffn_norm = nullptr;
+  float* bq = nullptr;
+  float* bk = nullptr;
+  float* bv = nullptr;
+  std::unique_ptr<BackendWeight> wq, wk, wv, wo, w1, w3, w2;
+};
+
+class LlamaModelImpl : public LlamaModel {
+ public:
+  LlamaModelImpl(const ModelWeights& w, const ModelRuntimeOptions& opt) : cfg_(w.config) {
+    LMD_CHECK(cfg_.head_num > 0 && cfg_.kv_head_num > 0 && cfg_.head_num % cfg_.kv_head_num == 0)
+        << "model config: head_num " << cfg_.head_num << " must be a multiple of kv_head_num " << cfg_.kv_head_num;
+    LMD_CHECK(cfg_.num_layer == static_cast<int>(w.layers.size()))
+        << "model weights: " << w.layers.size() << " layers, config num_layer " << cfg_.num_layer;
+    LMD_CHECK(opt.block_len > 0) << "block_len " << opt.block_len;
+    backend_ = create_cpu_backend(CpuBackendOptions{opt.threads, opt.exact});
+    for (DeviceBuffer* b : buffers()) b->bind(backend_.get());
+
+    tok_embeddings_ = upload_matrix(w.tok_embeddings, "tok_embeddings", cfg_.vocab_size, cfg_.hidden_units);
+    norm_ = upload_vector(w.norm, "norm", cfg_.hidden_units);
+    if (!cfg_.tie_word_embeddings || !w.output.empty())
+      output_ = upload_matrix(w.output, "output", cfg_.vocab_size, cfg_.hidden_units);
+    const int h = cfg_.hidden_units, qd = cfg_.q_dim(), kd = cfg_.kv_dim(), inter = cfg_.inter_size;
+    for (int l = 0; l < cfg_.num_layer; ++l) {
+      const LayerWeights& s = w.layers[l];
+      const std::string p = "layers." + std::to_string(l) + ".";
+      LayerOnDevice d;
+      d.attention_norm = upload_vector(s.attention_norm, p + "attention_norm", h);
+      d.ffn_norm = upload_vector(s.ffn_norm, p + "ffn_norm", h);
+      d.wq = upload_matrix(s.wq, p + "wq", qd, h);
+      d.wk = upload_matrix(s.wk, p + "wk", kd, h);
+      d.wv = upload_matrix(s.wv, p + "wv", kd, h);
+      d.wo = upload_matrix(s.wo, p + "wo", h, qd);
+      d.w1 = upload_matrix(s.w1, p + "w1", inter, h);
+      d.w3 = upload_matrix(s.w3, p + "w3", inter, h);
+      d.w2 = upload_matrix(s.w2, p + "w2", h, inter);
+      if (cfg_.attn_bias) {
+        d.bq = upload_vector(s.bq, p + "bq", qd);
+        d.bk = upload_vector(s.bk, p + "bk", kd);
+        d.bv = upload_vector(s.bv, p + "bv", kd);
+      }
+      layers_.push_back(std::move(d));
+    }
+
+    layout_.num_layer = cfg_.num_layer;
+    layout_.kv_head_num = cfg_.kv_head_num;
+    layout_.head_dim = cfg_.size_per_head;
+    layout_.block_len = opt.block_len;
+    layout_.kind = opt.kv_kind;
+    kv_num_blocks_ = opt.kv_num_blocks;
+    if (kv_num_blocks_ > 0)
+      kv_pool_ = static_cast<uint8_t*>(backend_->alloc(layout_.block_bytes() * static_cast<size_t>(kv_num_blocks_)));
+
+    attn_.head_num = cfg_.head_num;
+    attn_.kv_head_num = cfg_.kv_head_num;
+    attn_.head_dim = cfg_.size_per_head;
+    attn_.rot_dim = cfg_.rotary_embedding > 0 ? cfg_.rotary_embedding : cfg_.size_per_head;
+    attn_.rope_theta = cfg_.rope_theta;
+    attn_.rope_pairing = cfg_.rope_pairing;
+    attn_.rope_scaling_factor = cfg_.rope_scaling_factor;
+    attn_.max_position_embeddings = cfg_.max_position_embeddings;
+    attn_.use_logn_attn = cfg_.use_logn_attn != 0;
+  }
+
+  ~LlamaModelImpl() override {
+    for (DeviceBuffer* b : buffers()) b->reset();
+    for (float* p : vectors_) backend_->free(p);
+    if (kv_pool_) backend_->free(kv_pool_);
+  }
+
+  const ModelConfig& config() const override { return cfg_; }
+  const KvLayout& kv_layout() const override { return layout_; }
+  uint8_t* kv_block(int32_t id) override {
+    LMD_CHECK(id >= 0 && id < kv_num_blocks_) << "kv_block: id " << id << " outside the pool of " << kv_num_blocks_;
+    return kv_pool_ + layout_.block_bytes() * static_cast<size_t>(id);
+  }
+  int32_t kv_num_blocks() const override { return kv_num_blocks_; }
+  size_t kv_pool_bytes() const override { return layout_.block_bytes() * static_cast<size_t>(kv_num_blocks_); }
+
+  void forward(const StepPlan& plan, float* logits) override;
+
+ private:
+  std::vector<DeviceBuffer*> buffers() { return {&x_, &h_, &q_, &k_, &v_, &attn_out_, &gate_, &up_, &last_}; }
+  std::unique_ptr<BackendWeight> upload_matrix(const WeightTensor& t, const std::string& name, int64_t rows,
+                                               int64_t cols) {
+    LMD_CHECK(t.shape.size() == 2 && t.rows() == rows && t.cols() == cols)
+        << "weight " << name << ": expected [" << rows << ", " << cols << "], got " << shape_str(t);
+    return backend_->upload_weight(t);
+  }
+  float* upload_vector(const WeightTensor& t, const std::string& name, int64_t n) {
+    LMD_CHECK(t.numel() == n) << "weight " << name << ": expected " << n << " values, got " << shape_str(t);
+    const std::vector<float> v = t.to_f32();
+    float* d = static_cast<float*>(backend_->alloc(sizeof(float) * n));
+    backend_->copy_to_device(d, v.data(), sizeof(float) * n);
+    vectors_.push_back(d);
+    return d;
+  }
+  static std::string shape_str(const WeightTensor& t) {
+    std::string s = "[";
+    for (size_t i = 0; i < t.shape.size(); ++i) s += (i ? ", " : "") + std::to_string(t.shape[i]);
+    return s + "]";
+  }
+
+  ModelConfig cfg_;
+  std::unique_ptr<Backend> backend_;
+  std::unique_ptr<BackendWeight> tok_embeddings_, output_;
+  float* norm_ = nullptr;
+  std::vector<LayerOnDevice> layers_;
+  std::vector<float*> vectors_;
+  KvLayout layout_;
+  int32_t kv_num_blocks_ = 0;
+  uint8_t* kv_pool_ = nullptr;
+  AttentionParams attn_;
+  // activations, [tokens, dim]
+  DeviceBuffer x_, h_, q_, k_, v_, attn_out_, gate_, up_, last_;
+  std::vector<int32_t> logit_rows_;
+};
+
+void LlamaModelImpl::forward(const StepPlan& plan, float* logits) {
+  const int n = static_cast<int>(plan.tokens.size());
+  if (n == 0) return;
+  LMD_CHECK(kv_pool_ != nullptr) << "forward: the model was created without a KV pool (kv_num_blocks = 0)";
+  for (const auto& s : plan.seqs)
+    for (int32_t b : s.block_table)
+      LMD_CHECK(b >= 0 && b < kv_num_blocks_) << "step plan: sequence " << s.seq_id << " uses KV block " << b
+                                              << " outside the pool of " << kv_num_blocks_;
+  const int hd = cfg_.hidden_units, qd = cfg_.q_dim(), kd = cfg_.kv_dim(), inter = cfg_.inter_size;
+  const float eps = cfg_.norm_eps;
+  Backend& be = *backend_;
+  float* x = x_.reserve(static_cast<size_t>(n) * hd);        // residual stream
+  float* h = h_.reserve(static_cast<size_t>(n) * hd);        // normed input of a block
+  float* q = q_.reserve(static_cast<size_t>(n) * qd);
+  float* k = k_.reserve(static_cast<size_t>(n) * kd);
+  float* v = v_.reserve(static_cast<size_t>(n) * kd);
+  float* ao = attn_out_.reserve(static_cast<size_t>(n) * qd);
+  float* g = gate_.reserve(static_cast<size_t>(n) * inter);
+  float* u = up_.reserve(static_cast<size_t>(n) * inter);
+
+  be.begin_step(plan, layout_, kv_pool_, attn_);
+  be.embedding(*tok_embeddings_, plan.tokens.data(), n, x);
+  for (int l = 0; l < cfg_.num_layer; ++l) {
+    const LayerOnDevice& L = layers_[l];
+    be.rms_norm(x, L.attention_norm, n, hd, eps, h);
+    const LinearOut qkv[3] = {{L.wq.get(), L.bq, q, 0, false}, {L.wk.get(), L.bk, k, 0, false},
+                              {L.wv.get(), L.bv, v, 0, false}};
+    be.linear(h, n, qkv, 3);
+    be.rope_kv_write(l, q, k, v, n);
+    be.attention(l, q, ao, n);
+    const LinearOut o{L.wo.get(), nullptr, x, 0, true};  // x += wo · attention
+    be.linear(ao, n, &o, 1);
+    be.rms_norm(x, L.ffn_norm, n, hd, eps, h);
+    const LinearOut gu[2] = {{L.w1.get(), nullptr, g, 0, false}, {L.w3.get(), nullptr, u, 0, false}};
+    be.linear(h, n, gu, 2);
+    be.silu_mul(g, u, n, inter, g);
+    const LinearOut down{L.w2.get(), nullptr, x, 0, true};  // x += w2 · ffn
+    be.linear(g, n, &down, 1);
+  }
+
+  logit_rows_.clear();
+  for (const auto& s : plan.seqs)
+    if (s.need_logits && s.n_tokens > 0) logit_rows_.push_back(s.token_offset + s.n_tokens - 1);
+  const int nl = static_cast<int>(logit_rows_.size());
+  if (nl == 0) return;
+  float* last = last_.reserve(static_cast<size_t>(nl) * hd);
+  be.gather_rows(x, logit_rows_.data(), nl, hd, h);
+  be.rms_norm(h, norm_, nl, hd, eps, last);
+  const BackendWeight* out_w = output_ ? output_.get() : tok_embeddings_.get();
+  // logits is host memory; on the CPU backend device == host.
+  const LinearOut lo{out_w, nullptr, logits, 0, false};
+  be.linear(last, nl, &lo, 1);
+  be.synchronize();
+}
+
+}  // namespace
+
+std::unique_ptr<LlamaModel> create_llama_model(const ModelWeights& w, const ModelRuntimeOptions& opt) {
+  return std::make_unique<LlamaModelImpl>(w, opt);
+}
+
+}  // namespace lmd
