@@ -1,0 +1,137 @@
+"""`lmdeploy chat` driven through a pipe and through a real terminal (tmux), on the default
+SmolLM2-135M-Instruct Q4_1 GGUF. Answers are greedy (--temperature 0), so they are fixed.
+
+The 135M model answers factual questions oddly under its default system prompt (llama.cpp
+gives the same answer on this file), so the "Paris" checks use a ChatML template without
+the system line (--chat-template FILE); the memory check uses the default template.
+"""
+
+import json
+import shutil
+import subprocess
+import time
+
+import pytest
+
+NO_SYSTEM = {
+    "model_name": "chatml-nosys", "system": "", "meta_instruction": "", "eosys": "",
+    "user": "<|im_start|>user\n", "eoh": "<|im_end|>\n", "assistant": "<|im_start|>assistant\n",
+    "eoa": "<|im_end|>", "separator": "\n", "stop_words": ["<|im_end|>"],
+}
+PROMPT = "double enter to end input >>>"
+
+
+@pytest.fixture
+def no_system_template(tmp_path):
+    path = tmp_path / "nosys.json"
+    path.write_text(json.dumps(NO_SYSTEM))
+    return path
+
+
+def chat(lmd_binary, model_path, stdin, *flags, timeout=240):
+    args = [str(lmd_binary), "chat", "turbomind", str(model_path), "--temperature", "0",
+            "--max_new_tokens", "24", "--session-len", "1024", *flags]
+    return subprocess.run(args, input=stdin, capture_output=True, text=True, timeout=timeout)
+
+
+def answers(stdout):
+    """The text printed after each input prompt (echoed template prompt + answer)."""
+    return stdout.split(PROMPT)[1:]
+
+
+def test_pipe_answers_paris(lmd_binary, model_path, no_system_template):
+    p = chat(lmd_binary, model_path, "What is the capital of France?\n\nexit\n",
+             "--chat-template", str(no_system_template))
+    assert p.returncode == 0, p.stderr
+    turns = answers(p.stdout)
+    assert len(turns) == 2, p.stdout  # one answer, then the prompt that read `exit`
+    assert "Paris" in turns[0], p.stdout
+
+
+def test_pipe_multi_line_and_memory(lmd_binary, model_path):
+    # The first question spans two lines: input ends only at the empty line.
+    p = chat(lmd_binary, model_path, "Hi,\nI am Bob.\n\nWhat is my name?\n\nexit\n")
+    assert p.returncode == 0, p.stderr
+    turns = answers(p.stdout)
+    assert len(turns) == 3, p.stdout
+    assert "Hi,\nI am Bob." in turns[0]
+    assert "You are a helpful AI assistant" in turns[0]  # system part on the first turn only
+    assert "You are a helpful AI assistant" not in turns[1]
+    assert "What is my name?" in turns[1]
+    second_answer = turns[1].split("<|im_start|>assistant\n", 1)[1]
+    assert "Bob" in second_answer, p.stdout
+
+
+def test_end_forgets_the_session(lmd_binary, model_path):
+    p = chat(lmd_binary, model_path, "Hi, I am Bob.\n\nend\n\nWhat is my name?\n\nexit\n",
+             "--max_new_tokens", "4")
+    assert p.returncode == 0, p.stderr
+    turns = answers(p.stdout)
+    assert "session 1 ended" in turns[1]
+    # A fresh session: the system part comes back.
+    assert "You are a helpful AI assistant" in turns[2]
+
+
+def test_prompt_flag_one_turn(lmd_binary, model_path, no_system_template):
+    p = chat(lmd_binary, model_path, "", "--prompt", "What is the capital of France?",
+             "--chat_template", str(no_system_template))
+    assert p.returncode == 0, p.stderr
+    assert "Paris" in p.stdout
+    assert PROMPT not in p.stdout
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--device", "cuda"], "no CUDA device"),
+    (["--tp", "2"], "--tp 2"),
+    (["--top_p", "1.5"], "top_p"),
+    (["--temperature", "-1"], "temperature"),
+    (["--quant-policy", "3"], "quant_policy"),
+])
+def test_bad_flags_fail_clearly(lmd_binary, model_path, flags, message):
+    p = chat(lmd_binary, model_path, "Hello\n\nexit\n", "--prompt", "Hello", *flags, timeout=120)
+    assert p.returncode != 0
+    assert message in p.stderr, p.stderr
+    assert "\n" not in p.stderr.strip(), "errors are one line"
+
+
+def test_prompt_longer_than_session_len(lmd_binary, model_path):
+    p = chat(lmd_binary, model_path, "", "--prompt", "word " * 400, "--session-len", "64", timeout=120)
+    assert p.returncode != 0
+    assert "session_len 64" in p.stderr, p.stderr
+
+
+def test_tmux_terminal(lmd_binary, model_path, no_system_template):
+    if shutil.which("tmux") is None:
+        pytest.fail("tmux is not installed: apt-get install tmux", pytrace=False)
+    name = f"lmd_chat_test_{int(time.time() * 1000)}"
+    cmd = (f"{lmd_binary} chat {model_path} --temperature 0 --max-new-tokens 24 --session-len 1024 "
+           f"--chat-template {no_system_template}")
+    subprocess.run(["tmux", "new-session", "-d", "-s", name, "-x", "200", "-y", "50", cmd], check=True)
+    try:
+        def pane():
+            return subprocess.run(["tmux", "capture-pane", "-p", "-J", "-t", name, "-S", "-200"],
+                                  capture_output=True, text=True).stdout
+
+        def wait_for(pred, seconds=180):
+            end = time.time() + seconds
+            while time.time() < end:
+                text = pane()
+                if pred(text):
+                    return text
+                time.sleep(0.5)
+            pytest.fail(f"terminal never showed the expected text:\n{pane()}", pytrace=False)
+
+        wait_for(lambda t: PROMPT in t)
+        subprocess.run(["tmux", "send-keys", "-t", name, "What is the capital of France?", "Enter", "Enter"],
+                       check=True)
+        text = wait_for(lambda t: t.count(PROMPT) >= 2)
+        assert "Paris" in text.split(PROMPT)[1]
+        subprocess.run(["tmux", "send-keys", "-t", name, "exit", "Enter", "Enter"], check=True)
+        end = time.time() + 30
+        while time.time() < end and subprocess.run(["tmux", "has-session", "-t", name],
+                                                   capture_output=True).returncode == 0:
+            time.sleep(0.3)
+        assert subprocess.run(["tmux", "has-session", "-t", name], capture_output=True).returncode != 0, \
+            "chat did not exit on `exit`"
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True)
