@@ -1,0 +1,129 @@
+// Prometheus text exposition of the server's metrics. See server_metrics.h.
+#include "serve/server_metrics.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <sstream>
+
+namespace lmd::serve {
+namespace {
+
+std::string num(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.9g", v);
+  return buf;
+}
+
+void metric(std::ostringstream& os, const std::string& name, const char* type, const std::string& help,
+            double value) {
+  os << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n'
+     << name << ' ' << num(value) << '\n';
+}
+
+}  // namespace
+
+Histogram::Histogram(std::vector<double> upper_bounds)
+    : bounds_(std::move(upper_bounds)), counts_(bounds_.size() + 1, 0) {}
+
+void Histogram::observe(double value) {
+  std::lock_guard<std::mutex> lock(mu_);
+  size_t i = std::lower_bound(bounds_.begin(), bounds_.end(), value) - bounds_.begin();
+  ++counts_[i];
+  sum_ += value;
+  ++count_;
+}
+
+uint64_t Histogram::count() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return count_;
+}
+
+std::string Histogram::render(const std::string& name, const std::string& help) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::ostringstream os;
+  os << "# HELP " << name << ' ' << help << "\n# TYPE " << name << " histogram\n";
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i < bounds_.size(); ++i) {
+    cumulative += counts_[i];
+    os << name << "_bucket{le=\"" << num(bounds_[i]) << "\"} " << cumulative << '\n';
+  }
+  cumulative += counts_.back();
+  os << name << "_bucket{le=\"+Inf\"} " << cumulative << '\n'
+     << name << "_sum " << num(sum_) << '\n'
+     << name << "_count " << count_ << '\n';
+  return os.str();
+}
+
+ServerMetrics::ServerMetrics()
+    : ttft_({0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0}),
+      tpot_({0.001, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5}),
+      e2e_({0.1, 0.3, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0, 120.0}) {}
+
+void ServerMetrics::record_request(double ttft_s, double tpot_s, int output_tokens, double e2e_s, const Usage& usage,
+                                   const std::string& finish_reason) {
+  if (output_tokens > 0) ttft_.observe(ttft_s);
+  if (output_tokens > 1) tpot_.observe(tpot_s);
+  e2e_.observe(e2e_s);
+  prompt_tokens_ += usage.prompt_tokens;
+  generation_tokens_ += usage.completion_tokens;
+  if (finish_reason == "stop") ++finished_stop_;
+  else if (finish_reason == "length") ++finished_length_;
+  else if (finish_reason == "cancelled") ++finished_cancelled_;
+  else ++finished_error_;
+}
+
+void ServerMetrics::record_http_error(int status) {
+  if (status >= 500) ++errors_5xx_;
+  else if (status >= 400) ++errors_4xx_;
+}
+
+std::string ServerMetrics::render(const EngineStats& s) const {
+  std::ostringstream os;
+  os << ttft_.render("lmdeploy_time_to_first_token_seconds", "Seconds from request to its first output token.");
+  os << tpot_.render("lmdeploy_time_per_output_token_seconds", "Seconds per output token after the first.");
+  os << e2e_.render("lmdeploy_e2e_request_latency_seconds", "Seconds from request to its last token.");
+  metric(os, "lmdeploy_num_requests_running", "gauge", "Sequences in the engine's running batch.", s.running);
+  metric(os, "lmdeploy_num_requests_waiting", "gauge", "Sequences waiting for admission.", s.waiting);
+  metric(os, "lmdeploy_http_requests_in_flight", "gauge", "Generation requests the HTTP server is serving.",
+         in_flight.load());
+  metric(os, "lmdeploy_num_sessions", "gauge", "Sessions holding KV cache.", s.sessions);
+  const double usage = s.kv_blocks_total ? double(s.kv_blocks_active) / double(s.kv_blocks_total) : 0.0;
+  metric(os, "lmdeploy_kv_cache_usage_ratio", "gauge", "Fraction of KV blocks in use by sequences.", usage);
+  metric(os, "lmdeploy_kv_blocks_total", "gauge", "KV blocks in the pool.", s.kv_blocks_total);
+  metric(os, "lmdeploy_kv_blocks_free", "gauge", "KV blocks free.", s.kv_blocks_free);
+  metric(os, "lmdeploy_kv_blocks_active", "gauge", "KV blocks referenced by sequences.", s.kv_blocks_active);
+  metric(os, "lmdeploy_kv_blocks_cached", "gauge", "KV blocks unreferenced but reusable (prefix cache).",
+         s.kv_blocks_cached);
+  metric(os, "lmdeploy_prefix_cache_hit_rate", "gauge", "Prompt tokens found in the prefix cache / looked up.",
+         s.prefix_hit_rate());
+  metric(os, "lmdeploy_prefix_cache_queries_tokens_total", "counter", "Prompt tokens looked up in the prefix cache.",
+         double(s.prefix_query_tokens));
+  metric(os, "lmdeploy_prefix_cache_hits_tokens_total", "counter", "Prompt tokens found in the prefix cache.",
+         double(s.prefix_hit_tokens));
+  metric(os, "lmdeploy_prompt_tokens_total", "counter", "Prompt tokens of finished requests.",
+         double(prompt_tokens_.load()));
+  metric(os, "lmdeploy_generation_tokens_total", "counter", "Tokens generated by finished requests.",
+         double(generation_tokens_.load()));
+  metric(os, "lmdeploy_engine_prefill_tokens_total", "counter", "Tokens the engine computed as prefill.",
+         double(s.prefill_tokens));
+  metric(os, "lmdeploy_engine_decode_tokens_total", "counter", "Tokens the engine computed one per step.",
+         double(s.decode_tokens));
+  metric(os, "lmdeploy_session_reused_tokens_total", "counter",
+         "History tokens interactive turns did not recompute.", double(s.session_reused_tokens));
+  metric(os, "lmdeploy_engine_steps_total", "counter", "Engine steps.", double(s.steps));
+  metric(os, "lmdeploy_preemptions_total", "counter", "Sequences preempted for lack of KV blocks.",
+         double(s.preemptions));
+  os << "# HELP lmdeploy_request_finished_total Finished generation requests by finish reason.\n"
+     << "# TYPE lmdeploy_request_finished_total counter\n"
+     << "lmdeploy_request_finished_total{finish_reason=\"stop\"} " << finished_stop_.load() << '\n'
+     << "lmdeploy_request_finished_total{finish_reason=\"length\"} " << finished_length_.load() << '\n'
+     << "lmdeploy_request_finished_total{finish_reason=\"cancelled\"} " << finished_cancelled_.load() << '\n'
+     << "lmdeploy_request_finished_total{finish_reason=\"error\"} " << finished_error_.load() << '\n';
+  os << "# HELP lmdeploy_http_errors_total Error responses by class.\n"
+     << "# TYPE lmdeploy_http_errors_total counter\n"
+     << "lmdeploy_http_errors_total{class=\"4xx\"} " << errors_4xx_.load() << '\n'
+     << "lmdeploy_http_errors_total{class=\"5xx\"} " << errors_5xx_.load() << '\n';
+  return os.str();
+}
+
+}  // namespace lmd::serve
