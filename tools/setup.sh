@@ -15,7 +15,7 @@ APT_PACKAGES=(
   build-essential cmake pkg-config git
   libcli11-dev nlohmann-json3-dev libinih-dev libsentencepiece-dev libcpp-httplib-dev
   libspdlog-dev libfmt-dev libgtest-dev libgmock-dev libpcre2-dev libboost-context-dev
-  tmux python3-pip
+  tmux python3-pip chromium chromium-driver
 )
 
 # Pinned to the versions the project is developed and tested with.
@@ -28,6 +28,7 @@ PIP_PACKAGES=(
   pytest==9.2.0
   openai==3.54.0
   safetensors==0.8.0
+  selenium==4.38.0
 )
 LLAMA_CPP_PACKAGE="llama-cpp-python==0.3.36"
 
