@@ -1,13 +1,38 @@
-# ---- CUDA: kernels/common (host+device math) compiled by nvcc for sm_80/sm_90 ----
+# ---- CUDA kernels (kernels/cuda/*.cu) compiled by nvcc for sm_80 / sm_90 ----
 if(LMDEPLOY_CUDA)
   enable_language(CUDA)
   set(CMAKE_CUDA_STANDARD 17)
   set(CMAKE_CUDA_ARCHITECTURES 80 90)
   file(GLOB_RECURSE LMD_CUDA_SOURCES CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/kernels/cuda/*.cu)
   add_library(lmdeploy_cuda_kernels STATIC ${LMD_CUDA_SOURCES})
-  target_include_directories(lmdeploy_cuda_kernels PRIVATE ${CMAKE_SOURCE_DIR})
+  target_include_directories(lmdeploy_cuda_kernels PRIVATE ${CMAKE_SOURCE_DIR} ${CMAKE_SOURCE_DIR}/src)
+  # Register spills and local-memory use fail the build (ptxas warnings as errors).
   target_compile_options(lmdeploy_cuda_kernels PRIVATE
     $<$<COMPILE_LANGUAGE:CUDA>:-Xptxas=-warn-spills,-warn-lmem-usage,-Werror>)
   add_custom_target(cuda_kernels ALL DEPENDS lmdeploy_cuda_kernels)
 endif()
 
+# ---- the same kernels compiled by g++ against the CUDA-on-CPU shim (kernels/cuda/shim) ----
+# Needs only the toolkit's headers (cuda_fp16.h / cuda_bf16.h / vector_types.h) and
+# Boost.Context, never nvcc or a GPU: built whenever tests are, so it cannot rot.
+if(LMDEPLOY_BUILD_TESTS)
+  find_path(LMD_CUDA_HEADERS cuda_fp16.h
+    HINTS ${CUDAToolkit_INCLUDE_DIRS} $ENV{CUDA_HOME}/include /usr/local/cuda/include /usr/include)
+  if(NOT LMD_CUDA_HEADERS)
+    message(FATAL_ERROR "cuda_shim_tests need the CUDA toolkit headers (cuda_fp16.h): install the "
+                        "toolkit or set LMD_CUDA_HEADERS to its include directory")
+  endif()
+  find_package(Boost REQUIRED COMPONENTS context)
+  find_package(GTest REQUIRED)
+  include(GoogleTest)
+  file(GLOB_RECURSE LMD_CUDA_SHIM_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/cuda/*_test.cc)
+  add_executable(cuda_shim_tests ${LMD_CUDA_SHIM_TESTS})
+  # Header-only against the library (kernels/common, common/error.h): the kernel tests carry
+  # their own scalar references, so they build in seconds and independently of lmdeploy_core.
+  target_include_directories(cuda_shim_tests PRIVATE ${CMAKE_SOURCE_DIR} ${CMAKE_SOURCE_DIR}/src)
+  target_include_directories(cuda_shim_tests SYSTEM PRIVATE ${LMD_CUDA_HEADERS})
+  # Kernels carry `#pragma unroll` for nvcc; g++ ignores it.
+  target_compile_options(cuda_shim_tests PRIVATE -Wno-unknown-pragmas)
+  target_link_libraries(cuda_shim_tests PRIVATE Boost::context GTest::gtest GTest::gtest_main)
+  gtest_discover_tests(cuda_shim_tests WORKING_DIRECTORY ${CMAKE_BINARY_DIR} DISCOVERY_TIMEOUT 60)
+endif()
