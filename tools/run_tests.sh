@@ -22,6 +22,9 @@ cmake --build build -j"$JOBS"
 LMD_MODEL_PATH="$(bash tools/fetch_model.sh)"
 export LMD_MODEL_PATH
 export LMD_TEST_MODELS="$ROOT/build/test-models"
+# Screenshots of the web UI test land here (look at them).
+export LMD_ARTIFACT_DIR="$ROOT/build/artifacts"
+mkdir -p "$LMD_ARTIFACT_DIR"
 bash tools/prepare_test_models.sh "$LMD_TEST_MODELS"
 
 status=0
