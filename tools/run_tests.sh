@@ -16,7 +16,7 @@ CUDA_FLAG=()
 if ! command -v nvcc >/dev/null 2>&1 && [ ! -x /usr/local/cuda/bin/nvcc ]; then CUDA_FLAG=(-DLMDEPLOY_CUDA=OFF); fi
 if [ -x /usr/local/cuda/bin/nvcc ]; then export PATH="/usr/local/cuda/bin:$PATH"; fi
 
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release "${CUDA_FLAG[@]}"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DLMDEPLOY_PYTHON=ON "${CUDA_FLAG[@]}"
 cmake --build build -j"$JOBS"
 
 LMD_MODEL_PATH="$(bash tools/fetch_model.sh)"

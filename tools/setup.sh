@@ -29,6 +29,8 @@ PIP_PACKAGES=(
   openai==3.54.0
   safetensors==0.8.0
   selenium==4.38.0
+  pybind11==3.0.1
+  scikit-build-core==0.11.6
 )
 LLAMA_CPP_PACKAGE="llama-cpp-python==0.3.36"
 
