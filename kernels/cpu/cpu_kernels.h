@@ -72,6 +72,8 @@ struct Kernels {
   void (*rms_norm)(const float* x, const float* w, int64_t n, float eps, float* out);
   // out = silu(g) * u
   void (*silu_mul)(const float* g, const float* u, int64_t n, float* out);
+  // x[i] = exp(x[i] - max) / Σ exp(x[j] - max), in place (attention probabilities).
+  void (*softmax)(float* x, int64_t n);
 };
 
 const Kernels& reference_kernels();

@@ -40,110 +40,141 @@ void quantize_row_q8(const float* x, int64_t cols, int64_t cols_padded, int8_t* 
   }
 }
 
-// Row kernel for T tokens: the 64 int4 values of a super-block are unpacked once into a
-// zmm of u8 (lanes 0-7 = block 2s, 8-15 = block 2s+1) and reused for every token.
-template <int T>
-void q4_rows(const PackedInt4& w, int64_t r0, int64_t r1, const QuantActs& x, int64_t t0, float* y, int64_t ldy) {
-  const int64_t nsb = w.cols_padded / kSuperBlock, nblk = 2 * nsb;
-  const __m256i low = _mm256_set1_epi8(0x0f);
-  const __m512i pair_idx = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
-  for (int64_t r = r0; r < r1; ++r) {
-    const uint8_t* qs = w.qs + r * (w.cols_padded / 2);
-    const uint16_t* dr = w.d + r * nblk;
-    const uint16_t* mr = w.m + r * nblk;
-    __m512 acc[T];
-    __m128 macc[T];
-    for (int t = 0; t < T; ++t) {
-      acc[t] = _mm512_setzero_ps();
-      macc[t] = _mm_setzero_ps();
-    }
-    for (int64_t sb = 0; sb < nsb; ++sb) {
-      const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + sb * 32));
-      const __m256i lo = _mm256_and_si256(b, low);
-      const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(b, 4), low);
-      const __m512i wq = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
-      const __m128 dw = _mm_cvtph_ps(_mm_cvtsi32_si128(*reinterpret_cast<const int32_t*>(dr + 2 * sb)));
-      const __m128 mw = _mm_cvtph_ps(_mm_cvtsi32_si128(*reinterpret_cast<const int32_t*>(mr + 2 * sb)));
-      for (int t = 0; t < T; ++t) {
-        const int64_t row = t0 + t;
-        const __m512i xq = _mm512_loadu_si512(x.q + row * x.cols_padded + sb * kSuperBlock);
-        const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq, xq);
-        const __m128 xd = _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(x.d + row * nblk + 2 * sb)));
-        const __m128 xs = _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(x.s + row * nblk + 2 * sb)));
-        const __m512 sc = _mm512_permutexvar_ps(pair_idx, _mm512_castps128_ps512(_mm_mul_ps(dw, xd)));
-        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), sc, acc[t]);
-        macc[t] = _mm_fmadd_ps(mw, xs, macc[t]);
-      }
-    }
-    for (int t = 0; t < T; ++t) {
-      const __m128 m = macc[t];
-      y[(t0 + t) * ldy + r] = _mm512_reduce_add_ps(acc[t]) + (_mm_cvtss_f32(m) + _mm_cvtss_f32(_mm_movehdup_ps(m)));
-    }
+// Row kernels for T tokens. Two super-blocks (128 columns) per iteration: one 64-byte
+// load gives, after mask / shift and two 128-bit lane shuffles, the u8 codes of columns
+// [128k, 128k+64) and [128k+64, 128k+128) in order, so activations are read in their
+// natural layout. The codes are unpacked once per row and reused for all T tokens; per
+// token and 128 columns the work is 2 vpdpbusd, 2 int->float, 2 FMA and the block scales
+// (dw * dx for 4 blocks, spread over 8 lanes each by one permute per 64 columns).
+// The per-block additive term (int4: m_w * s_x; int8: -128 d_w * s_x, because the signed
+// codes are fed to vpdpbusd as w + 128) is a separate short dot over the blocks of the row.
+struct Q4Policy {
+  using Packed = PackedInt4;
+  static const uint8_t* row_codes(const Packed& w, int64_t r) { return w.qs + r * (w.cols_padded / 2); }
+  // 128 columns from 64 bytes
+  static void unpack2(const uint8_t* p, __m512i& a, __m512i& b) {
+    const __m512i low = _mm512_set1_epi8(0x0f);
+    const __m512i v = _mm512_loadu_si512(p);
+    const __m512i lo = _mm512_and_si512(v, low);
+    const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
+    a = _mm512_shuffle_i64x2(lo, hi, 0x44);
+    b = _mm512_shuffle_i64x2(lo, hi, 0xEE);
   }
-}
+  static constexpr int64_t kBytesPer2Sb = 64;
+  // 64 columns from 32 bytes (the odd last super-block)
+  static __m512i unpack1(const uint8_t* p) {
+    const __m256i low = _mm256_set1_epi8(0x0f);
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(v, low)),
+                              _mm256_and_si256(_mm256_srli_epi16(v, 4), low), 1);
+  }
+  static constexpr int64_t kBytesPerSb = 32;
+  // per-block additive coefficients of 16 blocks starting at b (masked)
+  static __m512 add_coef(const Packed& w, int64_t r, int64_t b, __mmask16 m) {
+    const int64_t nblk = w.cols_padded / kBlock;
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, w.m + r * nblk + b));
+  }
+};
 
-template <int T>
-void q8_rows(const PackedInt8& w, int64_t r0, int64_t r1, const QuantActs& x, int64_t t0, float* y, int64_t ldy) {
-  const int64_t nsb = w.cols_padded / kSuperBlock, nblk = 2 * nsb;
-  const __m512i pair_idx = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+struct Q8Policy {
+  using Packed = PackedInt8;
+  static const uint8_t* row_codes(const Packed& w, int64_t r) {
+    return reinterpret_cast<const uint8_t*>(w.qs) + r * w.cols_padded;
+  }
+  static void unpack2(const uint8_t* p, __m512i& a, __m512i& b) {
+    const __m512i bias = _mm512_set1_epi8(static_cast<char>(0x80));
+    a = _mm512_xor_si512(_mm512_loadu_si512(p), bias);
+    b = _mm512_xor_si512(_mm512_loadu_si512(p + 64), bias);
+  }
+  static constexpr int64_t kBytesPer2Sb = 128;
+  static __m512i unpack1(const uint8_t* p) {
+    return _mm512_xor_si512(_mm512_loadu_si512(p), _mm512_set1_epi8(static_cast<char>(0x80)));
+  }
+  static constexpr int64_t kBytesPerSb = 64;
+  static __m512 add_coef(const Packed& w, int64_t r, int64_t b, __mmask16 m) {
+    const int64_t nblk = w.cols_padded / kBlock;
+    return _mm512_mul_ps(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, w.d + r * nblk + b)), _mm512_set1_ps(-128.0f));
+  }
+};
+
+template <typename P, int T>
+void rows_kernel(const typename P::Packed& w, int64_t r0, int64_t r1, const QuantActs& x, int64_t t0, float* y,
+                 int64_t ldy) {
+  const int64_t nsb = w.cols_padded / kSuperBlock, nblk = 2 * nsb, npair = nsb / 2;
+  const int64_t cp = x.cols_padded;
+  const __m512i idx_a = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+  const __m512i idx_b = _mm512_setr_epi32(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+  const int8_t* xq = x.q + t0 * cp;
+  const float* xd = x.d + t0 * nblk;
+  const float* xs = x.s + t0 * nblk;
   for (int64_t r = r0; r < r1; ++r) {
-    const int8_t* qs = w.qs + r * w.cols_padded;
+    const uint8_t* codes = P::row_codes(w, r);
     const uint16_t* dr = w.d + r * nblk;
     __m512 acc[T];
     for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
-    for (int64_t sb = 0; sb < nsb; ++sb) {
-      // s8 x s8 through u8 x s8: |w| * (x with w's sign).
-      const __m512i wq = _mm512_loadu_si512(qs + sb * kSuperBlock);
-      const __m512i wabs = _mm512_abs_epi8(wq);
-      const __mmask64 neg = _mm512_movepi8_mask(wq);
+    for (int64_t k = 0; k < npair; ++k) {
+      __m512i wa, wb;
+      P::unpack2(codes + k * P::kBytesPer2Sb, wa, wb);
+      const __m128 dw = _mm_cvtph_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(dr + 4 * k)));
+      for (int t = 0; t < T; ++t) {
+        const int8_t* xr = xq + t * cp + k * 128;
+        const __m512i pa = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wa, _mm512_loadu_si512(xr));
+        const __m512i pb = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wb, _mm512_loadu_si512(xr + 64));
+        const __m512 sc = _mm512_castps128_ps512(_mm_mul_ps(dw, _mm_loadu_ps(xd + t * nblk + 4 * k)));
+        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(pa), _mm512_permutexvar_ps(idx_a, sc), acc[t]);
+        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(pb), _mm512_permutexvar_ps(idx_b, sc), acc[t]);
+      }
+    }
+    if (nsb & 1) {  // the last, unpaired super-block
+      const int64_t sb = nsb - 1;
+      const __m512i wq = P::unpack1(codes + npair * P::kBytesPer2Sb);
       const __m128 dw = _mm_cvtph_ps(_mm_cvtsi32_si128(*reinterpret_cast<const int32_t*>(dr + 2 * sb)));
       for (int t = 0; t < T; ++t) {
-        const int64_t row = t0 + t;
-        const __m512i xq = _mm512_loadu_si512(x.q + row * x.cols_padded + sb * kSuperBlock);
-        const __m512i xs = _mm512_mask_sub_epi8(xq, neg, _mm512_setzero_si512(), xq);
-        const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wabs, xs);
-        const __m128 xd = _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(x.d + row * nblk + 2 * sb)));
-        const __m512 sc = _mm512_permutexvar_ps(pair_idx, _mm512_castps128_ps512(_mm_mul_ps(dw, xd)));
+        const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq,
+                                              _mm512_loadu_si512(xq + t * cp + sb * kSuperBlock));
+        const __m128 xdv = _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(xd + t * nblk + 2 * sb)));
+        const __m512 sc = _mm512_permutexvar_ps(idx_a, _mm512_castps128_ps512(_mm_mul_ps(dw, xdv)));
         acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), sc, acc[t]);
       }
+    }
+    for (int64_t b = 0; b < nblk; b += 16) {  // Σ_b coef_b * s_x(b)
+      const __mmask16 m = nblk - b >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << (nblk - b)) - 1);
+      const __m512 c = P::add_coef(w, r, b, m);
+      for (int t = 0; t < T; ++t) acc[t] = _mm512_fmadd_ps(c, _mm512_maskz_loadu_ps(m, xs + t * nblk + b), acc[t]);
     }
     for (int t = 0; t < T; ++t) y[(t0 + t) * ldy + r] = _mm512_reduce_add_ps(acc[t]);
   }
 }
 
 constexpr int64_t kRowTile = 16;
+constexpr int kTokTile = 8;
 
-
-template <typename RowsFn>
-void tiles(int64_t r0, int64_t r1, int64_t n, RowsFn&& fn) {
+// Row tiles of kRowTile rows (their codes stay in L1) x token tiles of up to kTokTile.
+template <typename P>
+void gemm_tiles(const typename P::Packed& w, int64_t r0, int64_t r1, const QuantActs& x, float* y, int64_t ldy) {
   for (int64_t rt = r0; rt < r1; rt += kRowTile) {
     const int64_t re = rt + kRowTile < r1 ? rt + kRowTile : r1;
     int64_t t = 0;
-    for (; t + 4 <= n; t += 4) fn(rt, re, t, 4);
-    if (n - t) fn(rt, re, t, n - t);
+    for (; t + kTokTile <= x.n; t += kTokTile) rows_kernel<P, kTokTile>(w, rt, re, x, t, y, ldy);
+    switch (x.n - t) {
+      case 7: rows_kernel<P, 7>(w, rt, re, x, t, y, ldy); break;
+      case 6: rows_kernel<P, 6>(w, rt, re, x, t, y, ldy); break;
+      case 5: rows_kernel<P, 5>(w, rt, re, x, t, y, ldy); break;
+      case 4: rows_kernel<P, 4>(w, rt, re, x, t, y, ldy); break;
+      case 3: rows_kernel<P, 3>(w, rt, re, x, t, y, ldy); break;
+      case 2: rows_kernel<P, 2>(w, rt, re, x, t, y, ldy); break;
+      case 1: rows_kernel<P, 1>(w, rt, re, x, t, y, ldy); break;
+      default: break;
+    }
   }
 }
 
 void gemm_q4_q8(const PackedInt4& w, int64_t r0, int64_t r1, const QuantActs& x, float* y, int64_t ldy) {
-  tiles(r0, r1, x.n, [&](int64_t rb, int64_t re, int64_t t0, int64_t nt) {
-    switch (nt) {
-      case 4: q4_rows<4>(w, rb, re, x, t0, y, ldy); break;
-      case 3: q4_rows<3>(w, rb, re, x, t0, y, ldy); break;
-      case 2: q4_rows<2>(w, rb, re, x, t0, y, ldy); break;
-      default: q4_rows<1>(w, rb, re, x, t0, y, ldy); break;
-    }
-  });
+  gemm_tiles<Q4Policy>(w, r0, r1, x, y, ldy);
 }
 
 void gemm_q8_q8(const PackedInt8& w, int64_t r0, int64_t r1, const QuantActs& x, float* y, int64_t ldy) {
-  tiles(r0, r1, x.n, [&](int64_t rb, int64_t re, int64_t t0, int64_t nt) {
-    switch (nt) {
-      case 4: q8_rows<4>(w, rb, re, x, t0, y, ldy); break;
-      case 3: q8_rows<3>(w, rb, re, x, t0, y, ldy); break;
-      case 2: q8_rows<2>(w, rb, re, x, t0, y, ldy); break;
-      default: q8_rows<1>(w, rb, re, x, t0, y, ldy); break;
-    }
-  });
+  gemm_tiles<Q8Policy>(w, r0, r1, x, y, ldy);
 }
 
 void fp16_to_f32_row(const uint16_t* h, int64_t n, float* out) {
@@ -209,6 +240,61 @@ void rms_norm(const float* x, const float* w, int64_t n, float eps, float* out) 
   for (; i < n; ++i) out[i] = x[i] * inv * w[i];
 }
 
+// exp(x) for 16 floats: as exp256 in kernels_avx2.cc, with 2^n applied by vscalefps.
+inline __m512 exp512(__m512 x) {
+  x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.33654f)), _mm512_set1_ps(88.72283f));
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.428606765330187045e-06f), r);
+  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+  p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+  return _mm512_scalef_ps(p, n);
+}
+
+void silu_mul(const float* g, const float* u, int64_t n, float* out) {
+  const __m512 one = _mm512_set1_ps(1.0f);
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m512 x = _mm512_loadu_ps(g + i);
+    const __m512 e = exp512(_mm512_sub_ps(_mm512_setzero_ps(), x));
+    _mm512_storeu_ps(out + i, _mm512_mul_ps(_mm512_div_ps(x, _mm512_add_ps(one, e)), _mm512_loadu_ps(u + i)));
+  }
+  if (i < n) avx2_kernels().silu_mul(g + i, u + i, n - i, out + i);
+}
+
+void softmax(float* x, int64_t n) {
+  if (n <= 0) return;
+  __m512 vmx = _mm512_set1_ps(x[0]);
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) vmx = _mm512_max_ps(vmx, _mm512_loadu_ps(x + i));
+  if (i < n) vmx = _mm512_mask_max_ps(vmx, static_cast<__mmask16>((1u << (n - i)) - 1), vmx, _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << (n - i)) - 1), x + i));
+  const __m512 vm = _mm512_set1_ps(_mm512_reduce_max_ps(vmx));
+  __m512 vs = _mm512_setzero_ps();
+  for (i = 0; i + 16 <= n; i += 16) {
+    const __m512 e = exp512(_mm512_sub_ps(_mm512_loadu_ps(x + i), vm));
+    _mm512_storeu_ps(x + i, e);
+    vs = _mm512_add_ps(vs, e);
+  }
+  if (i < n) {
+    const __mmask16 m = static_cast<__mmask16>((1u << (n - i)) - 1);
+    const __m512 e = exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), vm));
+    _mm512_mask_storeu_ps(x + i, m, e);
+    vs = _mm512_add_ps(vs, _mm512_maskz_mov_ps(m, e));
+  }
+  const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(vs));
+  for (i = 0; i + 16 <= n; i += 16) _mm512_storeu_ps(x + i, _mm512_mul_ps(_mm512_loadu_ps(x + i), inv));
+  if (i < n) {
+    const __mmask16 m = static_cast<__mmask16>((1u << (n - i)) - 1);
+    _mm512_mask_storeu_ps(x + i, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), inv));
+  }
+}
+
 }  // namespace
 
 const Kernels& avx512_kernels() {
@@ -223,6 +309,8 @@ const Kernels& avx512_kernels() {
     t.attn_scores = attn_scores;
     t.attn_accum = attn_accum;
     t.rms_norm = rms_norm;
+    t.silu_mul = silu_mul;
+    t.softmax = softmax;
     return t;
   }();
   return k;

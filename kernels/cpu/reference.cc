@@ -1,4 +1,5 @@
 // Scalar reference kernels: the readable oracle for every SIMD variant.
+#include <algorithm>
 #include <cmath>
 
 #include "kernels/common/half.h"
@@ -124,6 +125,19 @@ void silu_mul(const float* g, const float* u, int64_t n, float* out) {
   for (int64_t i = 0; i < n; ++i) out[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
 }
 
+void softmax(float* x, int64_t n) {
+  if (n <= 0) return;
+  float mx = x[0];
+  for (int64_t i = 1; i < n; ++i) mx = std::max(mx, x[i]);
+  float sum = 0.0f;
+  for (int64_t i = 0; i < n; ++i) {
+    x[i] = std::exp(x[i] - mx);
+    sum += x[i];
+  }
+  const float inv = 1.0f / sum;
+  for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+}
+
 }  // namespace
 
 const Kernels& reference_kernels() {
@@ -143,6 +157,7 @@ const Kernels& reference_kernels() {
     t.attn_accum = attn_accum;
     t.rms_norm = rms_norm;
     t.silu_mul = silu_mul;
+    t.softmax = softmax;
     return t;
   }();
   return k;

@@ -16,6 +16,12 @@ namespace {
 // Spin this many pause-iterations before yielding; yield for this long before sleeping.
 constexpr int kSpinIters = 2000;
 constexpr auto kYieldFor = std::chrono::milliseconds(2);
+
+constexpr int kIdxBits = 22, kNBits = 22;
+constexpr uint64_t kIdxMask = (uint64_t{1} << kIdxBits) - 1, kNMask = (uint64_t{1} << kNBits) - 1;
+inline uint64_t gen_of(uint64_t s) { return s >> (kIdxBits + kNBits); }
+inline int64_t n_of(uint64_t s) { return static_cast<int64_t>((s >> kIdxBits) & kNMask); }
+inline int64_t idx_of(uint64_t s) { return static_cast<int64_t>(s & kIdxMask); }
 }  // namespace
 
 ThreadPool::ThreadPool(int n_threads) {
@@ -26,33 +32,59 @@ ThreadPool::ThreadPool(int n_threads) {
 }
 
 ThreadPool::~ThreadPool() {
-  stop_.store(true);
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    generation_.fetch_add(1);
+    stop_.store(true);
+    // a new generation with no chunks wakes everyone
+    const uint64_t g = (gen_of(state_.load()) + 1) & ((uint64_t{1} << 20) - 1);
+    state_.store(g << (kIdxBits + kNBits));
   }
   cv_.notify_all();
   for (auto& w : workers_) w.join();
 }
 
-void ThreadPool::run_impl(TaskFn fn, void* ctx) {
-  LMD_CHECK(!running_) << "ThreadPool::run is not re-entrant";
-  if (n_threads_ == 1) {
-    fn(ctx, 0, 1);
+void ThreadPool::work_on(uint64_t gen, int tid) {
+  uint64_t s = state_.load(std::memory_order_acquire);
+  for (;;) {
+    if (gen_of(s) != gen || idx_of(s) >= n_of(s)) return;
+    if (!state_.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel, std::memory_order_acquire)) continue;
+    // The job of generation `gen` cannot finish (and task_fn_ / task_ctx_ cannot change)
+    // before this claimed chunk is counted as completed.
+    task_fn_(task_ctx_, idx_of(s), tid);
+    completed_.fetch_add(1, std::memory_order_acq_rel);
+    s = state_.load(std::memory_order_acquire);
+  }
+}
+
+void ThreadPool::start_job(bool team, int64_t n_chunks, TaskFn fn, void* ctx) {
+  if (n_chunks <= 0) return;
+  LMD_CHECK(n_chunks <= static_cast<int64_t>(kNMask)) << "ThreadPool::for_each: " << n_chunks << " chunks (max "
+                                                      << kNMask << ")";
+  if (n_threads_ == 1 || (n_chunks == 1 && !team)) {
+    for (int64_t c = 0; c < n_chunks; ++c) fn(ctx, c, 0);
     return;
   }
+  LMD_CHECK(!running_) << "ThreadPool::for_each is not re-entrant";
   running_ = true;
   task_fn_ = fn;
   task_ctx_ = ctx;
-  pending_.store(n_threads_ - 1, std::memory_order_relaxed);
-  generation_.fetch_add(1, std::memory_order_seq_cst);
+  team_ = team;
+  completed_.store(0, std::memory_order_relaxed);
+  const uint64_t gen = (gen_of(state_.load(std::memory_order_relaxed)) + 1) & ((uint64_t{1} << 20) - 1);
+  state_.store((gen << (kIdxBits + kNBits)) | (static_cast<uint64_t>(n_chunks) << kIdxBits),
+               std::memory_order_seq_cst);
   if (sleepers_.load(std::memory_order_seq_cst) > 0) {
     { std::lock_guard<std::mutex> lock(mutex_); }
     cv_.notify_all();
   }
-  fn(ctx, 0, n_threads_);
+  if (team) {
+    fn(ctx, 0, 0);
+    completed_.fetch_add(1, std::memory_order_acq_rel);
+  } else {
+    work_on(gen, 0);
+  }
   int spins = 0;
-  while (pending_.load(std::memory_order_acquire) != 0) {
+  while (completed_.load(std::memory_order_acquire) != n_chunks) {
     if (++spins < kSpinIters) {
       LMD_CPU_RELAX();
     } else {
@@ -63,12 +95,12 @@ void ThreadPool::run_impl(TaskFn fn, void* ctx) {
 }
 
 void ThreadPool::worker_loop(int tid) {
-  uint64_t seen = 0;
+  uint64_t seen = 0;  // the state word starts at generation 0; a job may already be published
   for (;;) {
     int spins = 0;
     auto yield_start = std::chrono::steady_clock::time_point{};
     uint64_t g;
-    while ((g = generation_.load(std::memory_order_acquire)) == seen) {
+    while ((g = gen_of(state_.load(std::memory_order_acquire))) == seen) {
       if (spins < kSpinIters) {
         ++spins;
         LMD_CPU_RELAX();
@@ -84,14 +116,18 @@ void ThreadPool::worker_loop(int tid) {
       }
       std::unique_lock<std::mutex> lock(mutex_);
       sleepers_.fetch_add(1, std::memory_order_seq_cst);
-      cv_.wait(lock, [&] { return generation_.load(std::memory_order_seq_cst) != seen; });
+      cv_.wait(lock, [&] { return gen_of(state_.load(std::memory_order_seq_cst)) != seen; });
       sleepers_.fetch_sub(1, std::memory_order_seq_cst);
       spins = 0;
     }
     seen = g;
     if (stop_.load()) return;
-    task_fn_(task_ctx_, tid, n_threads_);
-    pending_.fetch_sub(1, std::memory_order_acq_rel);
+    if (team_) {  // written before the state word was published
+      task_fn_(task_ctx_, tid, tid);
+      completed_.fetch_add(1, std::memory_order_acq_rel);
+    } else {
+      work_on(g, tid);
+    }
   }
 }
 

@@ -1,12 +1,18 @@
-// One team of threads for the CPU kernels, created once. A model's ops on a 135M model
-// take microseconds, so dispatch and barrier cost dominate: workers spin on a generation
-// counter (then yield, then sleep on a condition variable after ~1 ms idle) and the
-// caller participates as thread 0. No allocation per run().
+// One team of threads for the CPU kernels, created once. A 135M model's ops take
+// microseconds, so dispatch cost dominates, and on a shared machine a worker may be
+// descheduled for milliseconds: work is therefore handed out as chunks that whoever is
+// running claims (an atomic counter), the caller (thread 0) claims chunks too, and a
+// worker that wakes up late finds nothing left and never delays the caller. The caller
+// only waits for chunks that were actually claimed. Idle workers spin briefly, then
+// yield, then sleep on a condition variable. No allocation per call.
+//
+//   pool.for_each(n_chunks, [&](int64_t chunk, int tid) { ... });   // tid < size(), for scratch
+//
+// run() is the classic team mode: fn(tid, nt) runs once on each thread (tid 0 = caller),
+// and inside it every thread may call barrier() (all the same number of times). A team
+// waits for its slowest member, so hot paths use for_each. Neither call is re-entrant.
 //
 //   pool.run([&](int tid, int nt) { auto [b, e] = ThreadPool::split(rows, tid, nt); ... });
-//
-// Inside run(), every thread may call pool.barrier() (all threads must call it the same
-// number of times). run() is not re-entrant.
 #pragma once
 
 #include <algorithm>
@@ -30,11 +36,21 @@ class ThreadPool {
 
   int size() const { return n_threads_; }
 
+  // fn(chunk, tid) for every chunk in [0, n_chunks), claimed dynamically (n_chunks < 2^22).
+  template <typename F>
+  void for_each(int64_t n_chunks, F&& fn) {
+    using Fn = std::remove_reference_t<F>;
+    for_each_impl(n_chunks, [](void* ctx, int64_t c, int tid) { (*static_cast<Fn*>(ctx))(c, tid); },
+                  const_cast<void*>(static_cast<const void*>(&fn)));
+  }
+
+  // fn(tid, size()) on every thread of the team.
   template <typename F>
   void run(F&& fn) {
-    using Fn = std::remove_reference_t<F>;
-    run_impl([](void* ctx, int tid, int nt) { (*static_cast<Fn*>(ctx))(tid, nt); },
-             const_cast<void*>(static_cast<const void*>(&fn)));
+    const int nt = n_threads_;
+    auto call = [&fn, nt](int64_t, int tid) { fn(tid, nt); };
+    using Call = decltype(call);
+    start_job(true, nt, [](void* ctx, int64_t c, int tid) { (*static_cast<Call*>(ctx))(c, tid); }, &call);
   }
   void barrier();
 
@@ -48,19 +64,25 @@ class ThreadPool {
   }
 
  private:
-  using TaskFn = void (*)(void*, int, int);
-  void run_impl(TaskFn fn, void* ctx);
+  using TaskFn = void (*)(void*, int64_t, int);
+  void for_each_impl(int64_t n_chunks, TaskFn fn, void* ctx) { start_job(false, n_chunks, fn, ctx); }
+  void start_job(bool team, int64_t n_chunks, TaskFn fn, void* ctx);
+  // Claims and runs chunks of the job whose state word has generation `gen`.
+  void work_on(uint64_t gen, int tid);
   void worker_loop(int tid);
 
   int n_threads_ = 1;
   std::vector<std::thread> workers_;
   TaskFn task_fn_ = nullptr;
   void* task_ctx_ = nullptr;
-  alignas(64) std::atomic<uint64_t> generation_{0};
-  alignas(64) std::atomic<int> pending_{0};
+  bool team_ = false;  // run(): worker tid runs exactly chunk tid
+  // [generation:20][n_chunks:22][next chunk:22]: a claim is a CAS on the whole word, so a
+  // late worker can never claim a chunk of a newer job with an older job's function.
+  alignas(64) std::atomic<uint64_t> state_{0};
+  alignas(64) std::atomic<int64_t> completed_{0};
+  alignas(64) std::atomic<int> sleepers_{0};
   alignas(64) std::atomic<int> barrier_count_{0};
   alignas(64) std::atomic<uint32_t> barrier_generation_{0};
-  alignas(64) std::atomic<int> sleepers_{0};
   std::atomic<bool> stop_{false};
   bool running_ = false;
   std::mutex mutex_;

@@ -223,16 +223,7 @@ void CpuBackend::attention(int layer, const float* q, float* out, int n) {
       }
       for (int i = 0; i < nq; ++i) {  // softmax over positions 0..qpos(i)
         float* sc = scores + static_cast<size_t>(i) * ctx_pad;
-        const int len = qpos(i) + 1;
-        float mx = sc[0];
-        for (int p = 1; p < len; ++p) mx = std::max(mx, sc[p]);
-        float sum = 0.0f;
-        for (int p = 0; p < len; ++p) {
-          sc[p] = std::exp(sc[p] - mx);
-          sum += sc[p];
-        }
-        const float inv = 1.0f / sum;
-        for (int p = 0; p < len; ++p) sc[p] *= inv;
+        kern.softmax(sc, qpos(i) + 1);
         float* o = out + static_cast<size_t>(it.tok_begin + i / group) * qd + (it.kv_head * group + i % group) * hd;
         std::memset(o, 0, sizeof(float) * hd);
       }

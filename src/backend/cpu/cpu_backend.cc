@@ -1,7 +1,9 @@
 #include "backend/cpu/cpu_backend.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <sys/mman.h>
 
 #include "common/error.h"
 
@@ -20,15 +22,40 @@ CpuBackend::CpuBackend(const CpuBackendOptions& opt) : pool_(opt.threads), exact
   thread_scratch_.resize(pool_.size());
 }
 
+// Large buffers (the KV pool) come from anonymous mmap: zeroed by the kernel and only
+// resident once touched, so a pool sized for 64 sessions costs start-up time and RSS
+// only for the blocks actually used. Small ones from aligned_alloc + memset.
+namespace {
+constexpr size_t kMmapThreshold = size_t(1) << 20;
+}
+
 void* CpuBackend::alloc(size_t bytes) {
   const size_t rounded = (bytes + 63) / 64 * 64;
+  if (rounded >= kMmapThreshold) {
+    void* p = ::mmap(nullptr, rounded, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    LMD_CHECK_KIND(p != MAP_FAILED, kResourceExhausted) << "cpu backend: cannot map " << bytes << " bytes";
+    std::lock_guard<std::mutex> lock(mapped_mutex_);
+    mapped_[p] = rounded;
+    return p;
+  }
   void* p = std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
   LMD_CHECK_KIND(p != nullptr, kResourceExhausted) << "cpu backend: cannot allocate " << bytes << " bytes";
   std::memset(p, 0, rounded == 0 ? 64 : rounded);
   return p;
 }
 
-void CpuBackend::free(void* ptr) { std::free(ptr); }
+void CpuBackend::free(void* ptr) {
+  {
+    std::lock_guard<std::mutex> lock(mapped_mutex_);
+    auto it = mapped_.find(ptr);
+    if (it != mapped_.end()) {
+      ::munmap(ptr, it->second);
+      mapped_.erase(it);
+      return;
+    }
+  }
+  std::free(ptr);
+}
 
 void CpuBackend::copy_to_device(void* dst, const void* src, size_t bytes) { std::memcpy(dst, src, bytes); }
 void CpuBackend::copy_to_host(void* dst, const void* src, size_t bytes) { std::memcpy(dst, src, bytes); }
@@ -103,15 +130,25 @@ void CpuBackend::linear(const float* x, int n, const LinearOut* outs, int n_outs
   const QuantActs acts{n, cp, act_q_.data(), act_d_.data(), act_s_.data()};
   const Kernels& k = kernels();
 
-  parallel(static_cast<int64_t>(n) * cols * total_rows / 8, [&](int tid, int nt) {
-    if (quant) {
-      const auto [b, e] = ThreadPool::split(n, tid, nt);
+  // Activations are quantised first (token chunks), then the concatenated output rows of
+  // the group are handed out in chunks of whole 16-row tiles, claimed dynamically.
+  if (quant) {
+    const int64_t tok_chunk = std::max<int64_t>(1, 16384 / cp);
+    parallel_chunks(static_cast<int64_t>(n) * cols, (n + tok_chunk - 1) / tok_chunk, [&](int64_t c, int) {
+      const int64_t b = c * tok_chunk, e = std::min<int64_t>(n, b + tok_chunk);
       for (int64_t t = b; t < e; ++t)
         k.quantize_row_q8(x + t * cols, cols, cp, act_q_.data() + t * cp, act_d_.data() + t * nblk,
                           act_s_.data() + t * nblk);
-      if (nt > 1) pool_.barrier();
-    }
-    const auto [rb, re] = ThreadPool::split(total_rows, tid, nt, 16);
+    });
+  }
+  const int64_t tiles = (total_rows + 15) / 16;
+  // ~8 chunks per thread for balance, but at least ~64k multiply-adds per chunk
+  const int64_t want = std::max<int64_t>(1, std::min<int64_t>(8 * threads(), static_cast<int64_t>(n) * cols * total_rows / 65536));
+  const int64_t tiles_per_chunk = std::max<int64_t>(1, (tiles + want - 1) / want);
+  const int64_t n_chunks = (tiles + tiles_per_chunk - 1) / tiles_per_chunk;
+  parallel_chunks(static_cast<int64_t>(n) * cols * total_rows / 8, n_chunks, [&](int64_t c, int tid) {
+    const int64_t rb = std::min(total_rows, c * tiles_per_chunk * 16);
+    const int64_t re = std::min(total_rows, (c + 1) * tiles_per_chunk * 16);
     float* row_buf = thread_scratch_[tid].data();
     size_t tmp_off = 0;
     for (int i = 0; i < n_outs; ++i) {

@@ -5,6 +5,8 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
+#include <unordered_map>
 #include <vector>
 
 #include "backend/backend.h"
@@ -42,14 +44,28 @@ class CpuBackend : public Backend {
   int threads() const { return pool_.size(); }
 
  private:
-  // Runs fn(tid, nt) on the pool, or inline on this thread when the work is too small
-  // to pay for waking the team.
+  std::mutex mapped_mutex_;
+  std::unordered_map<void*, size_t> mapped_;  // mmap-ed buffers and their sizes
+  // Runs fn(share, nt) for each of nt = threads() shares on the pool (shares are claimed
+  // dynamically, so a descheduled worker never stalls the caller; `share` is also the index
+  // of the scratch buffer to use), or fn(0, 1) inline when the work is too small to pay
+  // for waking the pool.
   template <typename F>
   void parallel(int64_t work, F&& fn) {
     if (work < kInlineWork || pool_.size() == 1) {
       fn(0, 1);
     } else {
-      pool_.run(fn);
+      const int nt = pool_.size();
+      pool_.for_each(nt, [&](int64_t c, int) { fn(static_cast<int>(c), nt); });
+    }
+  }
+  // fn(chunk, tid) for chunk < n_chunks on the pool (claimed dynamically), or inline.
+  template <typename F>
+  void parallel_chunks(int64_t work, int64_t n_chunks, F&& fn) {
+    if (work < kInlineWork || pool_.size() == 1 || n_chunks <= 1) {
+      for (int64_t c = 0; c < n_chunks; ++c) fn(c, 0);
+    } else {
+      pool_.for_each(n_chunks, fn);
     }
   }
   static constexpr int64_t kInlineWork = 8192;

@@ -245,6 +245,37 @@ TEST(CpuKernels, FloatKernelsMatchReference) {
   }
 }
 
+// Vectorised exp (silu, softmax): within a few ulp of std::exp, including the clamped
+// extremes where exp over/underflows.
+TEST(CpuKernels, VectorExpKernelsMatchReference) {
+  for (CpuIsa isa : fast_isas()) {
+    const Kernels& k = kernels_for(isa);
+    std::vector<float> g = randn(203, 11, 4.0f), u = randn(203, 12);
+    g[0] = 100.0f;
+    g[1] = -100.0f;
+    g[2] = 88.0f;
+    g[3] = -87.0f;
+    g[4] = 0.0f;
+    std::vector<float> r1(g.size()), r2(g.size());
+    reference_kernels().silu_mul(g.data(), u.data(), static_cast<int64_t>(g.size()), r1.data());
+    k.silu_mul(g.data(), u.data(), static_cast<int64_t>(g.size()), r2.data());
+    for (size_t i = 0; i < g.size(); ++i)
+      EXPECT_NEAR(r1[i], r2[i], 1e-6f * (1 + std::fabs(r1[i]))) << cpu_isa_name(isa) << " " << i << " g " << g[i];
+    for (int64_t n : {1, 7, 16, 31, 100, 257}) {
+      std::vector<float> x = randn(n, 13 + n, 8.0f), y = x;
+      if (n > 2) x[1] = y[1] = -1000.0f;  // exp underflows to 0
+      reference_kernels().softmax(x.data(), n);
+      k.softmax(y.data(), n);
+      float sum = 0.0f;
+      for (int64_t i = 0; i < n; ++i) {
+        EXPECT_NEAR(x[i], y[i], 2e-6f * (1e-3f + x[i])) << cpu_isa_name(isa) << " n " << n << " i " << i;
+        sum += y[i];
+      }
+      EXPECT_NEAR(sum, 1.0f, 1e-5f) << cpu_isa_name(isa) << " n " << n;
+    }
+  }
+}
+
 TEST(CpuKernels, IsaOverrideSelectsTable) {
   const CpuIsa saved = cpu_isa();
   set_cpu_isa(CpuIsa::kScalar);
