@@ -148,6 +148,10 @@ ConvertSummary write_workspace_weights(const ModelWeights& w_in, const std::stri
     workspace::write_tensor(dir, p + "attention_norm", w.layers[i].attention_norm, &s.written);
     workspace::write_tensor(dir, p + "ffn_norm", w.layers[i].ffn_norm, &s.written);
     s.tensors += 2;
+    if (!w.layers[i].bo.empty()) {  // unsplit: rank 0 adds it once
+      workspace::write_bias(dir, p + "attention.wo", w.layers[i].bo, &s.written);
+      s.tensors += 1;
+    }
     for (int r = 0; r < tp; ++r) {
       const LayerWeights l = split_layer(w.layers[i], w.config, tp, r);
       const std::string rs = "." + std::to_string(r);

@@ -82,14 +82,9 @@ void load_hf_common(const Checkpoint& ck, ModelWeights& w) {
       L.bk = hf_tensor(ck, p + "self_attn.k_proj.bias", {c.kv_dim()}, true);
       L.bv = hf_tensor(ck, p + "self_attn.v_proj.bias", {c.kv_dim()}, true);
     }
-    // ModelWeights has no output-projection bias: accept one only when it is all zeros.
+    // InternLM v1 has an output-projection bias.
     const std::string bo = p + "self_attn.o_proj.bias";
-    if (ck.has(bo)) {
-      for (float v : hf_tensor_f32(ck.get(bo))) {
-        LMD_CHECK_KIND(v == 0.0f, kUnsupported)
-            << ck.dir() << ": " << bo << " is non-zero; an output-projection bias is not supported yet";
-      }
-    }
+    if (ck.has(bo)) L.bo = hf_tensor(ck, bo, {hidden}, true);
   }
 }
 

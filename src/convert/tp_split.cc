@@ -150,6 +150,7 @@ LayerWeights split_layer(const LayerWeights& l, const ModelConfig& c, int tp, in
     o.bv = slice_rows(l.bv, rank * kv, kv);
   }
   o.wo = slice_cols(l.wo, rank * q, q);
+  if (rank == 0) o.bo = l.bo;  // added once, after the all-reduce's partial sums
   o.w1 = slice_rows(l.w1, rank * inter, inter);
   o.w3 = slice_rows(l.w3, rank * inter, inter);
   o.w2 = slice_cols(l.w2, rank * inter, inter);
@@ -183,6 +184,7 @@ ModelWeights merge_ranks(const std::vector<ModelWeights>& ranks) {
       L.bv = concat_rows(gather(&LayerWeights::bv));
     }
     L.wo = concat_cols(gather(&LayerWeights::wo));
+    L.bo = ranks[0].layers[i].bo;
     L.w1 = concat_rows(gather(&LayerWeights::w1));
     L.w3 = concat_rows(gather(&LayerWeights::w3));
     L.w2 = concat_cols(gather(&LayerWeights::w2));

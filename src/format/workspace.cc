@@ -437,6 +437,17 @@ ModelWeights load_rank(const std::string& ws, int rank) {
       L.bv = slice(q_rows + kv_rows, kv_rows);
     }
     L.wo = matrix(p + "attention.wo", p + "attention.wo" + rs, hidden, q_rows);
+    int64_t size = 0;
+    // The output-projection bias (InternLM v1) is unsplit; rank 0 adds it.
+    if (rank == 0 && file_size(dir + "/" + p + "attention.wo.bias", &size))
+      L.bo = read_vector(dir + "/" + p + "attention.wo.bias", hidden);
+    // Static int8 KV parameters from `lite kv_qparams`: 4 floats (asymmetric) or 2 (symmetric).
+    const std::string kv_scale = dir + "/" + p + "past_kv_scale" + rs + ".weight";
+    if (file_size(kv_scale, &size)) {
+      LMD_CHECK(size == 16 || size == 8) << kv_scale << " has " << size
+                                         << " bytes; expected 16 (k_scale, k_zp, v_scale, v_zp) or 8 (k_scale, v_scale)";
+      L.past_kv_scale = read_vector(kv_scale, size / 4);
+    }
     L.w1 = matrix(p + "feed_forward.w1", p + "feed_forward.w1" + rs, inter, hidden);
     L.w3 = matrix(p + "feed_forward.w3", p + "feed_forward.w3" + rs, inter, hidden);
     L.w2 = matrix(p + "feed_forward.w2", p + "feed_forward.w2" + rs, hidden, inter);

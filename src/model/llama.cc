@@ -5,6 +5,8 @@
 
 #include "backend/backend.h"
 #include "common/error.h"
+#include "common/logging.h"
+#include "kernels/common/kv_quant.h"
 
 namespace lmd {
 namespace {
@@ -44,6 +46,8 @@ struct LayerOnDevice {
   float* bq = nullptr;
   float* bk = nullptr;
   float* bv = nullptr;
+  float* bo = nullptr;                 // InternLM v1's output-projection bias, or null
+  float kv_static[4] = {0, 0, 0, 0};   // (k_scale, k_zp, v_scale, v_zp) when static int8 KV
   std::unique_ptr<BackendWeight> wq, wk, wv, wo, w1, w3, w2;
 };
 
@@ -63,6 +67,7 @@ class LlamaModelImpl : public LlamaModel {
     if (!cfg_.tie_word_embeddings || !w.output.empty())
       output_ = upload_matrix(w.output, "output", cfg_.vocab_size, cfg_.hidden_units);
     const int h = cfg_.hidden_units, qd = cfg_.q_dim(), kd = cfg_.kv_dim(), inter = cfg_.inter_size;
+    int static_layers = 0;
     for (int l = 0; l < cfg_.num_layer; ++l) {
       const LayerWeights& s = w.layers[l];
       const std::string p = "layers." + std::to_string(l) + ".";
@@ -81,9 +86,24 @@ class LlamaModelImpl : public LlamaModel {
         d.bk = upload_vector(s.bk, p + "bk", kd);
         d.bv = upload_vector(s.bv, p + "bv", kd);
       }
+      if (!s.bo.empty()) d.bo = upload_vector(s.bo, p + "bo", h);
+      if (opt.kv_kind == KvKind::kInt8 && !s.past_kv_scale.empty()) {
+        const std::vector<float> ps = s.past_kv_scale.to_f32();
+        if (ps.size() == 4) std::copy(ps.begin(), ps.end(), d.kv_static);
+        else if (ps.size() == 2) d.kv_static[0] = ps[0], d.kv_static[2] = ps[1];  // symmetric: zp = 0
+        else throw Error(p + "past_kv_scale: expected 4 or 2 values, got " + std::to_string(ps.size()));
+        LMD_CHECK(d.kv_static[0] > 0 && d.kv_static[2] > 0)
+            << p << "past_kv_scale: scales must be > 0, got k " << d.kv_static[0] << ", v " << d.kv_static[2];
+        ++static_layers;
+      }
       layers_.push_back(std::move(d));
     }
 
+    LMD_CHECK(static_layers == 0 || static_layers == cfg_.num_layer)
+        << "past_kv_scale present on " << static_layers << " of " << cfg_.num_layer
+        << " layers; run `lmdeploy lite kv_qparams` again for this workspace";
+    kv_static_ = static_layers > 0;
+    if (kv_static_) LMD_LOG_INFO("int8 KV cache with static kv_qparams (past_kv_scale) on {} layers", static_layers);
     layout_.num_layer = cfg_.num_layer;
     layout_.kv_head_num = cfg_.kv_head_num;
     layout_.head_dim = cfg_.size_per_head;
@@ -118,6 +138,8 @@ class LlamaModelImpl : public LlamaModel {
   }
   int32_t kv_num_blocks() const override { return kv_num_blocks_; }
   size_t kv_pool_bytes() const override { return layout_.block_bytes() * static_cast<size_t>(kv_num_blocks_); }
+  void set_observer(ForwardObserver* observer) override { observer_ = observer; }
+  bool kv_static() const override { return kv_static_; }
 
   void forward(const StepPlan& plan, float* logits) override;
 
@@ -149,7 +171,11 @@ class LlamaModelImpl : public LlamaModel {
   float* norm_ = nullptr;
   std::vector<LayerOnDevice> layers_;
   std::vector<float*> vectors_;
+  void write_kv_static(const StepPlan& plan, int layer, const float* k, const float* v);
+
   KvLayout layout_;
+  bool kv_static_ = false;
+  ForwardObserver* observer_ = nullptr;
   int32_t kv_num_blocks_ = 0;
   uint8_t* kv_pool_ = nullptr;
   AttentionParams attn_;
@@ -178,6 +204,11 @@ void LlamaModelImpl::forward(const StepPlan& plan, float* logits) {
   float* g = gate_.reserve(static_cast<size_t>(n) * inter);
   float* u = up_.reserve(static_cast<size_t>(n) * inter);
 
+  auto observe = [&](int layer, ForwardObserver::Site site, const float* a, int rows, int dim) {
+    if (!observer_) return;
+    be.synchronize();
+    observer_->on_linear_input(layer, site, a, rows, dim);
+  };
   be.begin_step(plan, layout_, kv_pool_, attn_);
   be.embedding(*tok_embeddings_, plan.tokens.data(), n, x);
   for (int l = 0; l < cfg_.num_layer; ++l) {
@@ -185,15 +216,22 @@ void LlamaModelImpl::forward(const StepPlan& plan, float* logits) {
     be.rms_norm(x, L.attention_norm, n, hd, eps, h);
     const LinearOut qkv[3] = {{L.wq.get(), L.bq, q, 0, false}, {L.wk.get(), L.bk, k, 0, false},
                               {L.wv.get(), L.bv, v, 0, false}};
+    observe(l, ForwardObserver::Site::kQkvIn, h, n, hd);
     be.linear(h, n, qkv, 3);
     be.rope_kv_write(l, q, k, v, n);
+    if (kv_static_ || observer_) be.synchronize();
+    if (kv_static_) write_kv_static(plan, l, k, v);  // overwrites the online codes just written
+    if (observer_) observer_->on_kv(l, k, v, n, kd);
     be.attention(l, q, ao, n);
-    const LinearOut o{L.wo.get(), nullptr, x, 0, true};  // x += wo · attention
+    observe(l, ForwardObserver::Site::kOIn, ao, n, qd);
+    const LinearOut o{L.wo.get(), L.bo, x, 0, true};  // x += wo · attention (+ bo)
     be.linear(ao, n, &o, 1);
     be.rms_norm(x, L.ffn_norm, n, hd, eps, h);
+    observe(l, ForwardObserver::Site::kGateUpIn, h, n, hd);
     const LinearOut gu[2] = {{L.w1.get(), nullptr, g, 0, false}, {L.w3.get(), nullptr, u, 0, false}};
     be.linear(h, n, gu, 2);
     be.silu_mul(g, u, n, inter, g);
+    observe(l, ForwardObserver::Site::kDownIn, g, n, inter);
     const LinearOut down{L.w2.get(), nullptr, x, 0, true};  // x += w2 · ffn
     be.linear(g, n, &down, 1);
   }
@@ -211,6 +249,33 @@ void LlamaModelImpl::forward(const StepPlan& plan, float* logits) {
   const LinearOut lo{out_w, nullptr, logits, 0, false};
   be.linear(last, nl, &lo, 1);
   be.synchronize();
+}
+
+// Static int8 KV (see llama.h): re-quantises this step's K/V rows of `layer` with the
+// layer's kv_qparams. The pool is host memory on the CPU backend.
+void LlamaModelImpl::write_kv_static(const StepPlan& plan, int layer, const float* k, const float* v) {
+  const float* par = layers_[layer].kv_static;
+  const int d = layout_.head_dim;
+  for (const auto& s : plan.seqs) {
+    for (int i = 0; i < s.n_tokens; ++i) {
+      const int pos = s.history_len + i;
+      uint8_t* block = kv_block(s.block_table[pos / layout_.block_len]);
+      const int slot = pos % layout_.block_len;
+      const size_t t = static_cast<size_t>(s.token_offset + i);
+      for (int kv = 0; kv < 2; ++kv) {
+        const float scale = par[2 * kv], zp = par[2 * kv + 1];
+        const float* src = (kv == 0 ? k : v) + t * cfg_.kv_dim();
+        for (int hh = 0; hh < layout_.kv_head_num; ++hh) {
+          uint8_t* dst = block + layout_.row_offset(layer, kv, hh, slot);
+          for (int j = 0; j < d; ++j)
+            dst[j] = static_cast<uint8_t>(kv_quantize_static_int8(src[hh * d + j], scale, zp) + 128);
+          float* rp = reinterpret_cast<float*>(block + layout_.param_offset(layer, kv, hh, slot));
+          rp[0] = scale;
+          rp[1] = zp - 128.0f * scale;
+        }
+      }
+    }
+  }
 }
 
 }  // namespace

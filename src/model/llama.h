@@ -22,12 +22,31 @@ struct ModelRuntimeOptions {
   bool exact = false;
 };
 
+// Calibration hook (src/lite): sees, per forward step, the fp32 input of every linear and
+// the K (after RoPE) / V rows written to the cache. Called on the engine thread; the
+// pointers are host memory (CPU backend) valid only during the call.
+class ForwardObserver {
+ public:
+  enum class Site { kQkvIn, kOIn, kGateUpIn, kDownIn };  // inputs of q/k/v, o, gate/up, down
+  virtual ~ForwardObserver() = default;
+  virtual void on_linear_input(int layer, Site site, const float* x, int n, int dim) = 0;  // x [n, dim]
+  virtual void on_kv(int layer, const float* k, const float* v, int n, int kv_dim) = 0;    // [n, kv_dim]
+};
+
 class LlamaModel : public Model {
  public:
   virtual size_t kv_pool_bytes() const = 0;
+  // nullptr detaches. Not owned.
+  virtual void set_observer(ForwardObserver* observer) = 0;
+  // True when int8 KV uses the static per-layer parameters (layers' past_kv_scale).
+  virtual bool kv_static() const = 0;
 };
 
 // Uploads (repacks) the weights and allocates the KV pool. `w` may be freed afterwards.
+// With kv_kind kInt8 and past_kv_scale on every layer, K/V are quantised with those static
+// parameters (lmdeploy kv_qparams) instead of per token: codes q = clamp(rint((x-zp)/scale),
+// -128, 127) are stored as q + 128 with the row parameters (scale, zp - 128*scale), so the
+// block layout and the attention read path are the same as online int8.
 std::unique_ptr<LlamaModel> create_llama_model(const ModelWeights& w, const ModelRuntimeOptions& opt);
 
 }  // namespace lmd

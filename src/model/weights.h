@@ -56,10 +56,16 @@ struct LayerWeights {
   WeightTensor wq, wk, wv;      // [q_dim, hidden], [kv_dim, hidden], [kv_dim, hidden]
   WeightTensor bq, bk, bv;      // [q_dim], [kv_dim], [kv_dim] when attn_bias (fp32)
   WeightTensor wo;              // [hidden, q_dim]
+  WeightTensor bo;              // [hidden] fp32, added after wo (InternLM v1); with tensor
+                                // parallelism only rank 0 holds it (added once, not per rank)
   WeightTensor ffn_norm;        // [hidden]
   WeightTensor w1;              // gate [inter, hidden]
   WeightTensor w3;              // up   [inter, hidden]
   WeightTensor w2;              // down [hidden, inter]
+  // Static int8 KV parameters from `lmdeploy lite kv_qparams` (this rank's), fp32:
+  // [4] = (k_scale, k_zp, v_scale, v_zp) asymmetric, or [2] = (k_scale, v_scale) symmetric.
+  // Empty when the workspace has none (int8 KV is then quantised online).
+  WeightTensor past_kv_scale;
 };
 
 struct ModelWeights {
