@@ -61,6 +61,16 @@ class LlamaModelImpl : public LlamaModel {
     LMD_CHECK(opt.block_len > 0) << "block_len " << opt.block_len;
     backend_ = create_cpu_backend(CpuBackendOptions{opt.threads, opt.exact});
     for (DeviceBuffer* b : buffers()) b->bind(backend_.get());
+    // A throw below skips the destructor: free what was already uploaded, then rethrow.
+    try {
+      upload(w, opt);
+    } catch (...) {
+      release();
+      throw;
+    }
+  }
+
+  void upload(const ModelWeights& w, const ModelRuntimeOptions& opt) {
 
     tok_embeddings_ = upload_matrix(w.tok_embeddings, "tok_embeddings", cfg_.vocab_size, cfg_.hidden_units);
     norm_ = upload_vector(w.norm, "norm", cfg_.hidden_units);
@@ -124,10 +134,17 @@ class LlamaModelImpl : public LlamaModel {
     attn_.use_logn_attn = cfg_.use_logn_attn != 0;
   }
 
-  ~LlamaModelImpl() override {
+  ~LlamaModelImpl() override { release(); }
+
+  void release() {
+    for (LayerOnDevice& d : layers_) {
+      for (std::unique_ptr<BackendWeight>* m : {&d.wq, &d.wk, &d.wv, &d.wo, &d.w1, &d.w3, &d.w2}) m->reset();
+    }
     for (DeviceBuffer* b : buffers()) b->reset();
     for (float* p : vectors_) backend_->free(p);
+    vectors_.clear();
     if (kv_pool_) backend_->free(kv_pool_);
+    kv_pool_ = nullptr;
   }
 
   const ModelConfig& config() const override { return cfg_; }
