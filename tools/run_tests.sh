@@ -33,8 +33,9 @@ status=0
 if [ -z "${LMD_SKIP_SANITIZE:-}" ]; then
   # The C++ unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
   cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLMDEPLOY_SANITIZE=ON -DLMDEPLOY_CUDA=OFF
-  cmake --build build-asan -j"$JOBS"
+  # the C++ unit tests (the CUDA shim switches fiber stacks, which ASan does not follow)
+  cmake --build build-asan -j"$JOBS" --target unit_tests lmdeploy
   (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-     ctest --output-on-failure -j"$JOBS" -E python_tests --timeout 1800) || status=1
+     ctest --output-on-failure -j"$JOBS" -E "python_tests|_NOT_BUILT" --timeout 1800) || status=1
 fi
 exit $status
