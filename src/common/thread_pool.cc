@@ -101,6 +101,7 @@ void ThreadPool::worker_loop(int tid) {
     auto yield_start = std::chrono::steady_clock::time_point{};
     uint64_t g;
     while ((g = gen_of(state_.load(std::memory_order_acquire))) == seen) {
+      if (stop_.load(std::memory_order_acquire)) return;
       if (spins < kSpinIters) {
         ++spins;
         LMD_CPU_RELAX();
@@ -116,7 +117,10 @@ void ThreadPool::worker_loop(int tid) {
       }
       std::unique_lock<std::mutex> lock(mutex_);
       sleepers_.fetch_add(1, std::memory_order_seq_cst);
-      cv_.wait(lock, [&] { return gen_of(state_.load(std::memory_order_seq_cst)) != seen; });
+      // Timed, and stop_ is part of the predicate: shutting down never depends on one wake-up.
+      cv_.wait_for(lock, std::chrono::milliseconds(20), [&] {
+        return stop_.load() || gen_of(state_.load(std::memory_order_seq_cst)) != seen;
+      });
       sleepers_.fetch_sub(1, std::memory_order_seq_cst);
       spins = 0;
     }
