@@ -35,6 +35,7 @@ struct EngineConfig {
   int threads = 0;                   // 0: all cores
   std::string device = "cpu";        // cpu | cuda | auto
   int tp = 1;
+  std::string numerics = "fast";     // fast | exact (fp32 activations) | llama.cpp (its float ops)
   std::string model_name;            // overrides the model's name (chat template)
 };
 

@@ -114,6 +114,10 @@ class Backend {
 struct CpuBackendOptions {
   int threads = 0;     // 0 = hardware concurrency
   bool exact = false;  // fp32 activations in every linear (no int8 activation quantisation)
+  // Reproduce llama.cpp's CPU float operations op by op (its activation quantisation, dot
+  // orders, expf, fp16 rounding in attention) so greedy output can be compared bit for bit.
+  // Slow; for parity checks (see docs/backend.md "Numerics parity").
+  bool llamacpp_numerics = false;
 };
 std::unique_ptr<Backend> create_cpu_backend(const CpuBackendOptions& opt);
 

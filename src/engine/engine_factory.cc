@@ -89,6 +89,8 @@ std::unique_ptr<Engine> Engine::create(const std::string& model_path, const Engi
   LMD_CHECK(cfg.device == "cpu" || cfg.device == "auto") << "--device must be cpu, cuda or auto, got '"
                                                          << cfg.device << "'";
   LMD_CHECK(cfg.cache_block_seq_len > 0) << "cache_block_seq_len must be > 0, got " << cfg.cache_block_seq_len;
+  LMD_CHECK(cfg.numerics == "fast" || cfg.numerics == "exact" || cfg.numerics == "llama.cpp")
+      << "--numerics must be fast, exact or llama.cpp, got '" << cfg.numerics << "'";
   const KvKind kind = kv_kind_for(cfg.quant_policy);
 
   LoadOptions lo;
@@ -127,6 +129,8 @@ std::unique_ptr<Engine> Engine::create(const std::string& model_path, const Engi
   opt.kv_kind = kind;
   opt.kv_num_blocks = kv_pool_blocks(pr);
   opt.block_len = layout.block_len;
+  opt.exact = cfg.numerics == "exact";
+  opt.llamacpp_numerics = cfg.numerics == "llama.cpp";
   std::unique_ptr<Model> model = create_llama_model(w, opt);
   w = ModelWeights{};  // the model holds its own (repacked) copy
 

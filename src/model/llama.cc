@@ -59,7 +59,9 @@ class LlamaModelImpl : public LlamaModel {
     LMD_CHECK(cfg_.num_layer == static_cast<int>(w.layers.size()))
         << "model weights: " << w.layers.size() << " layers, config num_layer " << cfg_.num_layer;
     LMD_CHECK(opt.block_len > 0) << "block_len " << opt.block_len;
-    backend_ = create_cpu_backend(CpuBackendOptions{opt.threads, opt.exact});
+    backend_ = opt.make_backend ? opt.make_backend()
+                                : create_cpu_backend(CpuBackendOptions{opt.threads, opt.exact, opt.llamacpp_numerics});
+    LMD_CHECK(backend_ != nullptr) << "make_backend returned no backend";
     for (DeviceBuffer* b : buffers()) b->bind(backend_.get());
     // A throw below skips the destructor: free what was already uploaded, then rethrow.
     try {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 
 #include "kv/kv_layout.h"
@@ -20,6 +21,11 @@ struct ModelRuntimeOptions {
   // fp32 activations in every linear (the reference path for logits tests); otherwise
   // activations are quantised to int8 per 32-block for int4/int8 weights (as llama.cpp).
   bool exact = false;
+  bool llamacpp_numerics = false;  // CpuBackendOptions::llamacpp_numerics
+  // Creates the backend the model runs on (one per model / tensor-parallel rank); empty: the
+  // CPU backend with threads / exact / llamacpp_numerics above. Tests inject other backends
+  // (the CUDA backend under the shim) here.
+  std::function<std::unique_ptr<class Backend>()> make_backend;
 };
 
 // Calibration hook (src/lite): sees, per forward step, the fp32 input of every linear and
