@@ -17,23 +17,7 @@ uint64_t pair_key(int32_t a, int32_t b) {
 
 }  // namespace
 
-BpeTokenizer::BpeTokenizer(BpeVocab vocab) : vocab_(std::move(vocab)) {
-  const size_t n = vocab_.tokens.size();
-  LMD_CHECK(n > 0) << "BPE vocabulary (" << vocab_.source << ") has no tokens";
-  LMD_CHECK(vocab_.types.size() == n) << "BPE vocabulary (" << vocab_.source << "): " << vocab_.types.size()
-                                      << " token types for " << n << " tokens";
-  for (int32_t id : {vocab_.bos_id, vocab_.eos_id, vocab_.unk_id}) {
-    LMD_CHECK(id >= -1 && id < static_cast<int32_t>(n))
-        << "BPE vocabulary (" << vocab_.source << "): special token id " << id << " outside [0, " << n << ")";
-  }
-  piece_to_id_.reserve(n);
-  for (size_t i = 0; i < n; ++i) {
-    piece_to_id_.emplace(vocab_.tokens[i], static_cast<int32_t>(i));  // first spelling wins
-    const TokenType t = vocab_.types[i];
-    if (t == TokenType::kControl || t == TokenType::kUnknown || t == TokenType::kUserDefined) {
-      specials_.add(static_cast<int32_t>(i), vocab_.tokens[i], t == TokenType::kUserDefined);
-    }
-  }
+BpeTokenizer::BpeTokenizer(BpeVocab vocab) : VocabTokenizer(std::move(vocab), "BPE vocabulary") {
   size_t skipped = 0;
   merges_.reserve(vocab_.merges.size());
   for (size_t r = 0; r < vocab_.merges.size(); ++r) {
@@ -145,21 +129,6 @@ std::vector<int32_t> BpeTokenizer::merge(const std::string& encoded) const {
     }
   }
   return ids;
-}
-
-std::string BpeTokenizer::id_to_piece(int32_t id) const {
-  check_id(id);
-  return vocab_.tokens[id];
-}
-
-bool BpeTokenizer::is_special(int32_t id) const {
-  check_id(id);
-  return is_special_type(vocab_.types[id]);
-}
-
-int32_t BpeTokenizer::token_to_id(const std::string& piece) const {
-  auto it = piece_to_id_.find(piece);
-  return it == piece_to_id_.end() ? -1 : it->second;
 }
 
 std::string BpeTokenizer::piece_bytes(int32_t id, bool /*first*/) const {

@@ -45,28 +45,15 @@ int parse_byte_piece(const std::string& p) {
 
 }  // namespace
 
-SpmTokenizer::SpmTokenizer(SpmVocab vocab) : vocab_(std::move(vocab)) {
-  const size_t n = vocab_.tokens.size();
-  LMD_CHECK(n > 0) << "SentencePiece vocabulary (" << vocab_.source << ") has no tokens";
-  LMD_CHECK(vocab_.scores.size() == n && vocab_.types.size() == n)
-      << "SentencePiece vocabulary (" << vocab_.source << "): " << vocab_.scores.size() << " scores and "
-      << vocab_.types.size() << " token types for " << n << " tokens";
-  for (int32_t id : {vocab_.bos_id, vocab_.eos_id, vocab_.unk_id}) {
-    LMD_CHECK(id >= -1 && id < static_cast<int32_t>(n))
-        << "SentencePiece vocabulary (" << vocab_.source << "): special token id " << id << " outside [0, " << n << ")";
-  }
+SpmTokenizer::SpmTokenizer(SpmVocab vocab) : VocabTokenizer(std::move(vocab), "SentencePiece vocabulary") {
+  LMD_CHECK(vocab_.scores.size() == vocab_.tokens.size())
+      << "SentencePiece vocabulary (" << vocab_.source << "): " << vocab_.scores.size() << " scores for "
+      << vocab_.tokens.size() << " tokens";
   byte_tokens_.fill(-1);
-  piece_to_id_.reserve(n);
-  for (size_t i = 0; i < n; ++i) {
-    const auto id = static_cast<int32_t>(i);
-    piece_to_id_.emplace(vocab_.tokens[i], id);
-    const TokenType t = vocab_.types[i];
-    if (t == TokenType::kByte) {
-      const int b = parse_byte_piece(vocab_.tokens[i]);
-      if (b >= 0) byte_tokens_[b] = id;
-    } else if (t == TokenType::kControl || t == TokenType::kUnknown || t == TokenType::kUserDefined) {
-      specials_.add(id, vocab_.tokens[i], t == TokenType::kUserDefined);
-    }
+  for (size_t i = 0; i < vocab_.tokens.size(); ++i) {
+    if (vocab_.types[i] != TokenType::kByte) continue;
+    const int b = parse_byte_piece(vocab_.tokens[i]);
+    if (b >= 0) byte_tokens_[b] = static_cast<int32_t>(i);
   }
 }
 
@@ -148,21 +135,6 @@ void SpmTokenizer::encode_fragment(const std::string& text, std::vector<int32_t>
       else if (vocab_.unk_id >= 0) out.push_back(vocab_.unk_id);
     }
   }
-}
-
-std::string SpmTokenizer::id_to_piece(int32_t id) const {
-  check_id(id);
-  return vocab_.tokens[id];
-}
-
-bool SpmTokenizer::is_special(int32_t id) const {
-  check_id(id);
-  return is_special_type(vocab_.types[id]);
-}
-
-int32_t SpmTokenizer::token_to_id(const std::string& piece) const {
-  auto it = piece_to_id_.find(piece);
-  return it == piece_to_id_.end() ? -1 : it->second;
 }
 
 std::string SpmTokenizer::piece_bytes(int32_t id, bool first) const {
