@@ -3,13 +3,20 @@ if(LMDEPLOY_CUDA)
   enable_language(CUDA)
   set(CMAKE_CUDA_STANDARD 17)
   set(CMAKE_CUDA_ARCHITECTURES 80 90)
-  file(GLOB_RECURSE LMD_CUDA_SOURCES CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/kernels/cuda/*.cu)
+  # The kernels' instantiations and the CUDA backend (src/backend/cuda/*.cu).
+  file(GLOB_RECURSE LMD_CUDA_SOURCES CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/kernels/cuda/*.cu
+       ${CMAKE_SOURCE_DIR}/src/backend/cuda/*.cu)
   add_library(lmdeploy_cuda_kernels STATIC ${LMD_CUDA_SOURCES})
   target_include_directories(lmdeploy_cuda_kernels PRIVATE ${CMAKE_SOURCE_DIR} ${CMAKE_SOURCE_DIR}/src)
   # Register spills and local-memory use fail the build (ptxas warnings as errors).
   target_compile_options(lmdeploy_cuda_kernels PRIVATE
     $<$<COMPILE_LANGUAGE:CUDA>:-Xptxas=-warn-spills,-warn-lmem-usage,-Werror>)
   add_custom_target(cuda_kernels ALL DEPENDS lmdeploy_cuda_kernels)
+  # `--device cuda`: the library gets the backend (cuda_stub.cc compiles to nothing when
+  # LMDEPLOY_CUDA_ENABLED). The static runtime needs no libcudart.so at run time and reports
+  # "no device" cleanly on a machine without a driver.
+  find_package(CUDAToolkit REQUIRED)
+  target_link_libraries(lmdeploy_core PUBLIC lmdeploy_cuda_kernels CUDA::cudart_static)
 endif()
 
 # ---- the same kernels compiled by g++ against the CUDA-on-CPU shim (kernels/cuda/shim) ----
@@ -35,4 +42,20 @@ if(LMDEPLOY_BUILD_TESTS)
   target_compile_options(cuda_shim_tests PRIVATE -Wno-unknown-pragmas)
   target_link_libraries(cuda_shim_tests PRIVATE Boost::context GTest::gtest GTest::gtest_main)
   gtest_discover_tests(cuda_shim_tests WORKING_DIRECTORY ${CMAKE_BINARY_DIR} DISCOVERY_TIMEOUT 60)
+
+  # The CUDA backend (src/backend/cuda/cuda_backend.cu, included by
+  # tests/cuda_backend/shim_backend.cc) compiled by g++ against the shim, with the model and
+  # the CPU backend from lmdeploy_core to compare against. The test binary's own definitions
+  # of the cuda_backend.h entry points take precedence over the library's (archive members
+  # are only pulled for undefined symbols).
+  file(GLOB_RECURSE LMD_CUDA_BACKEND_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/cuda_backend/*.cc)
+  add_executable(cuda_backend_shim_tests ${LMD_CUDA_BACKEND_TESTS})
+  target_include_directories(cuda_backend_shim_tests SYSTEM PRIVATE ${LMD_CUDA_HEADERS})
+  target_compile_options(cuda_backend_shim_tests PRIVATE -Wno-unknown-pragmas)
+  target_compile_definitions(cuda_backend_shim_tests PRIVATE LMD_TEST_DATA_DIR="${CMAKE_SOURCE_DIR}/tests/data"
+                             LMD_BINARY="$<TARGET_FILE:lmdeploy>")
+  add_dependencies(cuda_backend_shim_tests lmdeploy)  # device_selection_test runs the binary
+  target_link_libraries(cuda_backend_shim_tests PRIVATE lmdeploy_core Boost::context GTest::gtest GTest::gtest_main)
+  gtest_discover_tests(cuda_backend_shim_tests WORKING_DIRECTORY ${CMAKE_BINARY_DIR} DISCOVERY_TIMEOUT 60
+    PROPERTIES TIMEOUT 900)
 endif()

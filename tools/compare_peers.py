@@ -5,15 +5,22 @@
                                  [--pp 512] [--tg 128] [--seqs 8,32,64] [--prompt 128] [--gen 128]
                                  [--reps 2] [--isa avx512|avx2|...] [--json out.json]
 
-Figures (the same shapes on both sides, token ids fixed, no sampling):
+Figures (the same shapes on all sides, token ids fixed, no sampling):
   prefill  : one sequence of --pp tokens in one step / llama_decode (llama-bench pp512);
   decode 1 : --tg single-token steps from an empty cache (llama-bench tg128);
   seqs N   : N sequences of --prompt tokens prefilled, then --gen steps decoding all N together;
              aggregate decode tok/s = N * gen / decode time (llama.cpp batched-bench S_TG).
 Ours runs `lmdeploy bench_peers` (Model::forward, the engine's compute path, without the
-scheduler). llama.cpp runs through llama-cpp-python's low-level API (llama_batch with one
-seq id per token, as batched-bench does). Each side runs in its own child process; peak RSS
-is that child's ru_maxrss. HF transformers is not measured (torch is not installed here).
+scheduler). llama.cpp: prefill / decode 1 through llama-cpp-python's low-level API; the N
+sequences figure from llama.cpp's own `llama-batched-bench` (S_TG) when
+tools/build_llama_batched_bench.sh has built it from the llama-cpp-python sdist (cached in
+build/peers/bin/), else through llama-cpp-python (llama_batch with one seq id per token, as
+batched-bench does), and the table says which. Extra rows: ours on the AVX2-only path
+(LMDEPLOY_CPU_ISA=avx2; --no-avx2 skips them). HF transformers + torch on CPU with --hf-dir
+(an HF export of the same model) when both import; otherwise a note (PyPI's torch for
+x86-64 Linux is the multi-GB CUDA build; see docs/benchmarks.md). Each side runs in its own
+child process; peak RSS is that child's ru_maxrss. The roofline line: weight bytes streamed
+per batch-1 decode step / measured read bandwidth = the fastest possible batch-1 decode.
 Never fails on a speed figure: it is a measuring tool (CI runs it on tiny settings).
 """
 import argparse
@@ -31,6 +38,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 def default_model():
     return os.environ.get("LMD_MODEL_PATH") or os.path.expanduser(
         "~/.cache/lmdeploy/SmolLM2-135M-Instruct.Q4_1.gguf")
+
+
+def default_batched_bench():
+    b = os.path.join(HERE, "..", "build", "peers", "bin", "llama-batched-bench")
+    return os.path.normpath(b)
 
 
 def default_binary():
@@ -191,6 +203,92 @@ def llama_worker(a):
     print(json.dumps(res), flush=True)
 
 
+# ---------------------------------------------------------------- llama-batched-bench
+def run_batched_bench(a, seq_list):
+    """llama.cpp's own parallel-sequence benchmark: {N: S_TG}, peak RSS; None when absent."""
+    b = a.batched_bench
+    if not b or not os.path.exists(b):
+        return None, "llama-batched-bench not built (bash tools/build_llama_batched_bench.sh): " \
+                     "aggregate decode through llama-cpp-python"
+    ns = [int(x) for x in seq_list.split(",") if x]
+    if not ns:
+        return None, ""
+    cmd = [b, "-m", a.model, "-c", str(max(ns) * (a.prompt + a.gen) + 16), "-b", "2048", "-ub", "512",
+           "-npp", str(a.prompt), "-ntg", str(a.gen), "-npl", ",".join(str(n) for n in ns),
+           "-t", str(a.threads), "-tb", str(a.threads), "--output-format", "jsonl"]
+    out, err, rc, rss = run_measured(cmd)
+    if rc != 0:
+        return None, "llama-batched-bench failed (rc %d): %s; aggregate decode through llama-cpp-python" % (
+            rc, err.strip()[-300:])
+    res = {}
+    for line in (out + "\n" + err).splitlines():
+        line = line.strip()
+        if line.startswith("{") and "speed_tg" in line:
+            r = json.loads(line)
+            res[str(r["pl"])] = r["speed_tg"]
+    if not res:
+        return None, "llama-batched-bench printed no JSONL rows; aggregate decode through llama-cpp-python"
+    return {"batched": res, "peak_rss_mib": rss, "command": " ".join(cmd)}, \
+        "aggregate decode: llama-batched-bench S_TG (%s)" % os.path.relpath(b)
+
+
+# ---------------------------------------------------------------- HF transformers worker
+def hf_worker(a):
+    """The same figures with transformers + torch on CPU (fp32), from an HF directory."""
+    import torch
+    import transformers
+
+    torch.set_num_threads(a.threads)
+    try:  # `dtype` since transformers 4.56; `torch_dtype` before
+        m = transformers.AutoModelForCausalLM.from_pretrained(a.hf_dir, dtype=torch.float32)
+    except TypeError:
+        m = transformers.AutoModelForCausalLM.from_pretrained(a.hf_dir, torch_dtype=torch.float32)
+    m.eval()
+    vocab = m.config.vocab_size
+
+    def ids(n_seq, n, off):
+        return torch.tensor([[(i * 7919 + 13 + off + 131 * s) % vocab for i in range(n)] for s in range(n_seq)])
+
+    res = {"engine": "transformers", "version": "%s / torch %s" % (transformers.__version__, torch.__version__),
+           "threads": a.threads, "batched": {}, "batched_cpu": {}}
+    seqs = [int(x) for x in a.seqs.split(",") if x.strip()]
+    with torch.inference_mode():
+        if a.pp > 0:
+            best, cbest = 1e30, 1e30
+            for r in range(a.reps + 1):
+                t0, c0 = time.perf_counter(), time.process_time()
+                m(input_ids=ids(1, a.pp, 0), use_cache=True)
+                if r > 0:
+                    best, cbest = min(best, time.perf_counter() - t0), min(cbest, time.process_time() - c0)
+            res["pp_tok_s"], res["pp_tok_cpu_s"] = a.pp / best, a.pp / cbest
+
+        def gen(n_seq, prompt, steps):
+            past = None
+            if prompt > 0:
+                past = m(input_ids=ids(n_seq, prompt, 1), use_cache=True).past_key_values
+            t0, c0 = time.perf_counter(), time.process_time()
+            for i in range(steps):
+                past = m(input_ids=ids(n_seq, 1, 17 * i), past_key_values=past, use_cache=True).past_key_values
+            return time.perf_counter() - t0, time.process_time() - c0
+
+        if a.tg > 0:
+            w, c = min(gen(1, 0, a.tg) for _ in range(a.reps))
+            res["tg_tok_s"], res["tg_tok_cpu_s"] = a.tg / w, a.tg / c
+        for n in seqs:
+            w, c = min(gen(n, a.prompt, a.gen) for _ in range(a.reps))
+            res["batched"][str(n)], res["batched_cpu"][str(n)] = n * a.gen / w, n * a.gen / c
+    print(json.dumps(res), flush=True)
+
+
+def hf_available():
+    try:
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
+        return True, ""
+    except Exception as e:  # noqa: BLE001 - report whatever prevents the import
+        return False, "%s: %s" % (type(e).__name__, e)
+
+
 # ---------------------------------------------------------------- driver
 def fmt(x, nd=1):
     return "-" if x is None else ("%.*f" % (nd, x))
@@ -198,6 +296,45 @@ def fmt(x, nd=1):
 
 def ratio(a, b):
     return None if not a or not b else a / b
+
+
+def run_ours(a, seq_list, isa):
+    env = dict(os.environ)
+    if isa:
+        env["LMDEPLOY_CPU_ISA"] = isa
+    cmd = [a.lmdeploy, "bench_peers", a.model, "--threads", str(a.threads), "--pp", str(a.pp),
+           "--tg", str(a.tg), "--seqs", seq_list.replace(",", " "), "--prompt", str(a.prompt),
+           "--gen", str(a.gen), "--reps", str(a.reps)] + (["--exact"] if a.exact else [])
+    out, err, rc, rss = run_measured(cmd, env)
+    if rc != 0:
+        print("ours (isa %s) failed (rc %d): %s" % (isa or "auto", rc, err.strip()[-500:]))
+        return None
+    r = last_json(out)
+    r["peak_rss_mib"] = rss
+    return r
+
+
+def print_table(title_cols, rows, cpu):
+    """rows: (label, ours dict, peer dict, key, sub); cpu: the per-CPU-second variant."""
+    def get(d, key, sub):
+        if not d:
+            return None
+        if cpu and key != "peak_rss_mib":
+            key = key + "_cpu" if sub is not None else key.replace("_tok_s", "_tok_cpu_s")
+        v = d.get(key)
+        return v.get(sub) if sub is not None and isinstance(v, dict) else (None if sub is not None else v)
+
+    print("| %-50s | %10s | %10s | %8s |" % title_cols)
+    print("|%s|%s|%s|%s|" % ("-" * 52, "-" * 12, "-" * 12, "-" * 10))
+    for label, o_d, p_d, key, sub in rows:
+        if cpu and key == "peak_rss_mib":
+            continue
+        o, p = get(o_d, key, sub), get(p_d, key, sub)
+        nd = 0 if key == "peak_rss_mib" else 1
+        if cpu:
+            label = label.replace("tok/s", "tok/CPU-s")
+        print("| %-50s | %10s | %10s | %8s |" % (label, fmt(o, nd), fmt(p, nd),
+                                                fmt(ratio(o, p), 2) + ("x" if o and p else "")))
 
 
 def main():
@@ -212,14 +349,21 @@ def main():
     ap.add_argument("--gen", type=int, default=128)
     ap.add_argument("--reps", type=int, default=2)
     ap.add_argument("--isa", default="", help="LMDEPLOY_CPU_ISA for ours (avx2 / avx512 / scalar)")
+    ap.add_argument("--no-avx2", action="store_true", help="skip the extra rows of ours on the AVX2-only path")
     ap.add_argument("--exact", action="store_true", help="ours on the exact (fp32 activation) path")
     ap.add_argument("--skip-llama", action="store_true")
+    ap.add_argument("--batched-bench", default=default_batched_bench(),
+                    help="llama-batched-bench binary (tools/build_llama_batched_bench.sh; '' = use llama-cpp-python)")
+    ap.add_argument("--hf-dir", default="", help="HF export of the same model for transformers + torch (optional)")
     ap.add_argument("--membw-mib", type=int, default=256, help="bandwidth probe buffer (0 = skip)")
     ap.add_argument("--json", default="", help="also write all results to this file")
     ap.add_argument("--llama-worker", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--hf-worker", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.llama_worker:
         return llama_worker(a)
+    if a.hf_worker:
+        return hf_worker(a)
 
     cpu, simd, ncpu = machine()
     cmdline = " ".join([os.path.relpath(sys.argv[0])] + sys.argv[1:])
@@ -230,7 +374,7 @@ def main():
     except OSError:
         pass
     print("model: %s" % a.model)
-    print("command: %s" % cmdline)
+    print("command: %s" % cmdline, flush=True)
 
     results = {"machine": {"cpu": cpu, "simd": simd, "cores": ncpu}, "threads": a.threads,
                "date": datetime.datetime.now().isoformat(timespec="seconds"), "command": cmdline}
@@ -246,22 +390,15 @@ def main():
             print("bench_membw failed: " + err.strip()[-300:])
     results["membw_gb_s"] = membw
 
-    env = dict(os.environ)
-    if a.isa:
-        env["LMDEPLOY_CPU_ISA"] = a.isa
-    ours_cmd = [a.lmdeploy, "bench_peers", a.model, "--threads", str(a.threads), "--pp", str(a.pp),
-                "--tg", str(a.tg), "--seqs", seq_list.replace(",", " "), "--prompt", str(a.prompt),
-                "--gen", str(a.gen), "--reps", str(a.reps)] + (["--exact"] if a.exact else [])
-    out, err, rc, rss = run_measured(ours_cmd, env)
-    ours = None
-    if rc == 0:
-        ours = last_json(out)
-        ours["peak_rss_mib"] = rss
-    else:
-        print("ours failed (rc %d): %s" % (rc, err.strip()[-500:]))
+    ours = run_ours(a, seq_list, a.isa)
     results["ours"] = ours
+    ours_avx2 = None
+    if not a.no_avx2 and a.isa != "avx2" and ours and ours.get("isa") not in ("avx2", "scalar") \
+            and "avx2" in simd:
+        ours_avx2 = run_ours(a, seq_list, "avx2")
+    results["ours_avx2"] = ours_avx2
 
-    peer = None
+    peer, notes = None, []
     if not a.skip_llama:
         try:
             import llama_cpp  # noqa: F401
@@ -269,6 +406,11 @@ def main():
         except Exception as e:  # noqa: BLE001 - report whatever prevents the import
             print("llama-cpp-python not importable: %s" % e)
             have = False
+        bb, note = run_batched_bench(a, seq_list) if a.batched_bench else (
+            None, "aggregate decode through llama-cpp-python (--batched-bench '')")
+        if note:
+            notes.append("llama.cpp " + note)
+        results["llama_batched_bench"] = bb
         if have:
             wcmd = [sys.executable, os.path.abspath(__file__), "--llama-worker", "--model", a.model,
                     "--threads", str(a.threads), "--pp", str(a.pp), "--tg", str(a.tg), "--seqs", seq_list,
@@ -279,55 +421,81 @@ def main():
                 peer["peak_rss_mib"] = rss
             else:
                 print("llama.cpp worker failed (rc %d): %s" % (rc, err.strip()[-500:]))
+        if bb:
+            # Wall-clock aggregate decode from llama.cpp's own benchmark; the per-CPU-second
+            # table keeps the llama-cpp-python figures (batched-bench reports no CPU time).
+            peer = dict(peer or {})
+            peer["batched_python"] = peer.get("batched")
+            peer["batched"] = bb["batched"]
     results["llama_cpp"] = peer
+
+    hf = None
+    ok, why = hf_available()
+    if ok and a.hf_dir:
+        wcmd = [sys.executable, os.path.abspath(__file__), "--hf-worker", "--hf-dir", a.hf_dir,
+                "--threads", str(a.threads), "--pp", str(a.pp), "--tg", str(a.tg), "--seqs", seq_list,
+                "--prompt", str(a.prompt), "--gen", str(a.gen), "--reps", str(a.reps)]
+        out, err, rc, rss = run_measured(wcmd)
+        if rc == 0:
+            hf = last_json(out)
+            hf["peak_rss_mib"] = rss
+        else:
+            notes.append("HF transformers worker failed (rc %d): %s" % (rc, err.strip()[-300:]))
+    elif ok:
+        notes.append("HF transformers + torch: importable; pass --hf-dir (an HF export of the model, e.g. "
+                     "$LMD_TEST_MODELS/smollm2-hf) to measure them")
+    else:
+        notes.append("HF transformers + torch: not measured (%s; PyPI's torch for x86-64 Linux is the CUDA "
+                     "build with its nvidia-* wheels, several GB: see docs/benchmarks.md)" % why)
+    results["transformers"] = hf
+
     if peer:
         print("llama.cpp: llama-cpp-python %s; %s" % (peer.get("version"), peer.get("system_info")))
     if ours:
         print("ours: lmdeploy bench_peers, isa %s, exact %s, kv %s" % (ours["isa"], ours["exact"], ours["kv"]))
+    if hf:
+        print("transformers: %s (fp32)" % hf["version"])
+    for n in notes:
+        print("note: " + n)
 
     # weights streamed per batch-1 decode step: every linear's packed bytes (see docs/benchmarks.md)
     wbytes = weight_bytes(a.model)
     results["weight_bytes_per_step"] = wbytes
 
-    rows = [("prefill %d (tok/s)" % a.pp, "pp_tok_s", None), ("decode batch 1 (tok/s)", "tg_tok_s", None)]
+    figs = [("prefill %d (tok/s)" % a.pp, "pp_tok_s", None), ("decode batch 1 (tok/s)", "tg_tok_s", None)]
     for n in seq_list.split(","):
         if n:
-            rows.append(("aggregate decode, %s seqs (tok/s)" % n, "batched", n))
-
-    def get(d, key, sub):
-        if not d:
-            return None
-        v = d.get(key)
-        return v.get(sub) if sub is not None and isinstance(v, dict) else (None if sub is not None else v)
+            figs.append(("aggregate decode, %s seqs (tok/s)" % n, "batched", n))
+    figs.append(("peak RSS (MiB)", "peak_rss_mib", None))
+    rows = [(label, ours, peer, key, sub) for label, key, sub in figs]
+    if ours_avx2:
+        rows += [("[AVX2 path] " + label, ours_avx2, peer, key, sub) for label, key, sub in figs]
+    hf_rows = [(label, ours, hf, key, sub) for label, key, sub in figs] if hf else []
 
     print()
-    print("| %-38s | %10s | %10s | %8s |" % ("figure", "ours", "llama.cpp", "ratio"))
-    print("|%s|%s|%s|%s|" % ("-" * 40, "-" * 12, "-" * 12, "-" * 10))
-    for label, key, sub in rows:
-        o, p = get(ours, key, sub), get(peer, key, sub)
-        print("| %-38s | %10s | %10s | %8s |" % (label, fmt(o), fmt(p), fmt(ratio(o, p), 2) + ("x" if o and p else "")))
-    o, p = get(ours, "peak_rss_mib", None), get(peer, "peak_rss_mib", None)
-    print("| %-38s | %10s | %10s | %8s |" % ("peak RSS (MiB)", fmt(o, 0), fmt(p, 0), fmt(ratio(o, p), 2) + ("x" if o and p else "")))
+    print_table(("figure", "ours", "llama.cpp", "ratio"), rows, cpu=False)
     print()
     # Tokens per CPU-second of the whole process: robust to other load on the machine, and
     # with --threads 1 a clean efficiency comparison (with more threads, spin-waiting counts).
     print("per CPU-second (tokens / process CPU time; load-robust, exact comparison at --threads 1):")
-    print("| %-38s | %10s | %10s | %8s |" % ("figure", "ours", "llama.cpp", "ratio"))
-    print("|%s|%s|%s|%s|" % ("-" * 40, "-" * 12, "-" * 12, "-" * 10))
-    for label, key, sub in rows:
-        ck = key + "_cpu" if sub is not None else key.replace("_tok_s", "_tok_cpu_s")
-        o, p = get(ours, ck, sub), get(peer, ck, sub)
-        print("| %-38s | %10s | %10s | %8s |" % (label.replace("tok/s", "tok/CPU-s"), fmt(o), fmt(p),
-                                                fmt(ratio(o, p), 2) + ("x" if o and p else "")))
+    cpu_rows = rows
+    if peer and peer.get("batched_python") is not None:
+        print("(llama.cpp aggregate decode here: llama-cpp-python, same shapes)")
+    print_table(("figure", "ours", "llama.cpp", "ratio"), cpu_rows, cpu=True)
+    if hf_rows:
+        print()
+        print_table(("figure", "ours", "transformers", "ratio"), hf_rows, cpu=False)
     print()
     if membw and wbytes:
         roof = membw * 1e9 / wbytes
         line = "roofline: %.1f MB of weights per decode step / %.1f GB/s read bandwidth (%d threads) = %.0f tok/s" % (
             wbytes / 1e6, membw, a.threads, roof)
-        tg = get(ours, "tg_tok_s", None)
+        tg = ours.get("tg_tok_s") if ours else None
         if tg:
             line += "; ours at batch 1 = %.0f%% of it" % (100 * tg / roof)
-        ptg = get(peer, "tg_tok_s", None)
+        if ours_avx2 and ours_avx2.get("tg_tok_s"):
+            line += " (AVX2 path %.0f%%)" % (100 * ours_avx2["tg_tok_s"] / roof)
+        ptg = peer.get("tg_tok_s") if peer else None
         if ptg:
             line += ", llama.cpp %.0f%%" % (100 * ptg / roof)
         print(line)

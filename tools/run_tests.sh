@@ -29,6 +29,8 @@ bash tools/prepare_test_models.sh "$LMD_TEST_MODELS"
 
 status=0
 (cd build && ctest --output-on-failure -j"$JOBS" --timeout 1800) || status=1
+# The CPU all-reduce of tensor parallelism under ThreadSanitizer (tests/tsan).
+{ cmake --build build --target comm_tsan_test && build/bin/comm_tsan_test; } || status=1
 
 if [ -z "${LMD_SKIP_SANITIZE:-}" ]; then
   # The C++ unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer.

@@ -30,7 +30,7 @@ struct EngineConfig {
   float cache_max_entry_count = 0.5f;  // < 1: fraction of available memory; >= 1: blocks
   int cache_block_seq_len = 64;      // tokens per KV block
   int max_prefill_token_num = 8192;  // prefill tokens per step (longer prompts are chunked)
-  int quant_policy = 0;              // KV cache: 0 = fp16, 8 = int8, 4 = int4
+  int quant_policy = -1;             // KV cache: -1 the model's (config.ini), 0 fp16, 4 / 8 int8, 16 int4
   bool enable_prefix_caching = false;
   int threads = 0;                   // 0: all cores
   std::string device = "cpu";        // cpu | cuda | auto

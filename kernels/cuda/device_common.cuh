@@ -43,6 +43,31 @@ LMD_DEVICE float warp_min(float v) {
   return v;
 }
 
+// Warp totals of N values per lane (N = 1, 2, 4, ..., 32) with log2(32) rounds of a
+// transposed butterfly: each of the first log2(N) rounds sends half of the values still
+// held (the half the partner keeps) and adds what comes back, so N + 4 - log2(N) shuffles
+// instead of 5N. On return lane l holds the total of value l / (32 / N); acc is clobbered.
+template <int N>
+LMD_DEVICE float warp_sum_transposed(float (&acc)[N]) {
+  static_assert(N >= 1 && N <= 32 && (N & (N - 1)) == 0, "N must be a power of two <= 32");
+  const int lane = threadIdx.x % 32;
+  int off = 16;
+#pragma unroll
+  for (int width = N; width > 1; width /= 2) {
+    const bool upper = (lane & off) != 0;
+#pragma unroll
+    for (int i = 0; i < width / 2; ++i) {
+      const float keep = upper ? acc[i + width / 2] : acc[i];
+      const float send = upper ? acc[i] : acc[i + width / 2];
+      acc[i] = keep + __shfl_xor_sync(0xffffffffu, send, off);
+    }
+    off /= 2;
+  }
+  float v = acc[0];
+  for (; off > 0; off /= 2) v += __shfl_xor_sync(0xffffffffu, v, off);
+  return v;
+}
+
 // Block layout of the paged KV cache (see kv/kv_layout.h), usable on the device.
 struct KvView {
   int num_layer = 0, kv_head_num = 0, head_dim = 0, block_len = 0;

@@ -2,6 +2,7 @@
 //   dense table: [vocab, dim] of T (float / __half / __nv_bfloat16)
 //   int4 table:  model/weights.h layout — nibbles row-major (low nibble = even column),
 //                fp16 (scale, min) per group: w = q * scale + min.
+//   int8 table:  group-wise symmetric (GGUF Q8_0): int8 [vocab, dim], fp16 scale per group.
 // Token ids are checked on the host before the launch (the kernel trusts them).
 #pragma once
 
@@ -29,6 +30,15 @@ __global__ void embedding_int4_kernel(const uint8_t* nibbles, const uint16_t* sc
   }
 }
 
+__global__ void embedding_int8_kernel(const int8_t* q, const uint16_t* scale, const int32_t* tokens, int dim,
+                                      int group_size, float* out) {
+  const int64_t r = tokens[blockIdx.x];
+  const uint16_t* sc = scale + r * (dim / group_size);
+  float* o = out + static_cast<int64_t>(blockIdx.x) * dim;
+  for (int i = threadIdx.x; i < dim; i += blockDim.x)
+    o[i] = static_cast<float>(q[r * dim + i]) * fp16_to_f32(sc[i / group_size]);
+}
+
 template <typename T>
 void embedding(const T* table, const int32_t* tokens, int n, int dim, float* out) {
   if (n == 0) return;
@@ -39,6 +49,12 @@ inline void embedding_int4(const uint8_t* nibbles, const uint16_t* scale_min, co
                            int group_size, float* out) {
   if (n == 0) return;
   launch(embedding_int4_kernel, n, 128, 0, nibbles, scale_min, tokens, dim, group_size, out);
+}
+
+inline void embedding_int8(const int8_t* q, const uint16_t* scale, const int32_t* tokens, int n, int dim,
+                           int group_size, float* out) {
+  if (n == 0) return;
+  launch(embedding_int8_kernel, n, 128, 0, q, scale, tokens, dim, group_size, out);
 }
 
 }  // namespace lmd::cuda

@@ -12,6 +12,7 @@
 #include "common/logging.h"
 #include "common/paths.h"
 #include "engine/chat_session.h"
+#include "kv/quant_policy.h"
 #include "lmdeploy/engine.h"
 #include "template/chat_template.h"
 
@@ -136,12 +137,16 @@ LMD_REGISTER_COMMAND(20, [](CLI::App& root) {
   cmd->add_option(flag("max_prefill_token_num"), o->engine.max_prefill_token_num, "prefill tokens per step")
       ->capture_default_str();
   cmd->add_option(flag("threads"), o->engine.threads, "CPU threads (0 = all cores)")->capture_default_str();
+  cmd->add_option(flag("numerics"), o->engine.numerics,
+                  "fast | exact (fp32 activations) | llama.cpp (its CPU float ops, slow)")
+      ->check(CLI::IsMember({"fast", "exact", "llama.cpp"}))->capture_default_str();
   cmd->add_option(flag("device"), o->engine.device, "cpu | cuda | auto")->capture_default_str();
   cmd->add_option(flag("chat_template"), o->chat_template, "template name or JSON file");
   cmd->add_option(flag("model_name"), o->engine.model_name, "model / chat template name");
-  cmd->add_option(flag("tp"), o->engine.tp, "tensor parallel size (1 on CPU)")->capture_default_str();
-  cmd->add_option(flag("quant_policy"), o->engine.quant_policy, "KV cache: 0 fp16, 4 or 8 int8")
-      ->capture_default_str();
+  cmd->add_option(flag("tp"), o->engine.tp, "tensor parallel size (ranks; heads must divide by it)")->capture_default_str();
+  cmd->add_option(flag("quant_policy"), o->engine.quant_policy,
+                  "KV cache: 0|fp16, 4|8|int8, 16|int4 (default: the model's config.ini)")
+      ->transform(CLI::Validator(lmd::normalize_quant_policy, "0|fp16|4|8|int8|16|int4"));
   cmd->add_flag(flag("enable_prefix_caching"), o->engine.enable_prefix_caching, "reuse KV of shared prefixes");
   cmd->add_option(flag("prompt"), o->prompt, "ask one question, print the answer, exit")
       ->each([o](const std::string&) { o->has_prompt = true; });

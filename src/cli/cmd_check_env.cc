@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <string>
 
+#include "backend/cuda/cuda_backend.h"
 #include "cli/command.h"
 #include "common/paths.h"
 #include "common/system_info.h"
@@ -31,7 +32,16 @@ void run_check_env() {
   row("build type", "debug");
 #endif
   row("CUDA build", LMDEPLOY_CUDA_ENABLED ? "on (kernels compiled for sm_80, sm_90)" : "off");
-  row("CUDA devices", "none (the CPU backend is used)");
+  if (!lmd::cuda_backend_built()) {
+    row("CUDA devices", "not built (this binary has no CUDA backend; --device cuda is unavailable)");
+  } else {
+    std::string why;
+    const auto devs = lmd::cuda_devices(&why);
+    if (devs.empty()) row("CUDA devices", "none (" + why + "; --device auto uses the CPU)");
+    for (const auto& d : devs)
+      row(d.index == 0 ? "CUDA devices" : "", fmt::format("cuda:{} {} (sm_{}{}, {})", d.index, d.name, d.cc_major,
+                                                          d.cc_minor, gib(d.total_bytes)));
+  }
   row("CPU", info.cpu_model.empty() ? "unknown" : info.cpu_model);
   row("logical cores", std::to_string(info.logical_cores));
   std::string simd;

@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "cli/command.h"
+#include "kv/quant_policy.h"
 #include "lite/awq.h"
 #include "lite/calibrate.h"
 #include "lite/kv_qparams.h"
@@ -23,7 +24,9 @@ void add_ppl(CLI::App& lite) {
   CLI::App* cmd = lite.add_subcommand("ppl", "Perplexity of a model on a text file (KV / weight quantisation quality)");
   cmd->add_option("model", o->model, "workspace, HF / AWQ directory or .gguf")->required();
   cmd->add_option(flag("dataset"), o->dataset, "text file or JSON lines with a \"text\" field")->required();
-  cmd->add_option(flag("quant_policy"), o->quant_policy, "KV cache: 0|fp16, 4|8|int8, int4")->capture_default_str();
+  cmd->add_option(flag("quant_policy"), o->quant_policy,
+                  "KV cache: 0|fp16, 4|8|int8, 16|int4 (default: the model's config.ini)")
+      ->transform(CLI::Validator(lmd::normalize_quant_policy, "0|fp16|4|8|int8|16|int4"));
   auto kv_online = std::make_shared<bool>(false);
   cmd->add_flag(flag("kv_online"), *kv_online, "int8: quantise per token even when past_kv_scale is present");
   cmd->add_option(flag("max_tokens"), o->max_tokens, "score at most N tokens of the file (0: all)")
@@ -31,6 +34,7 @@ void add_ppl(CLI::App& lite) {
   cmd->add_option(flag("window"), o->window, "tokens per window (0: the model's session_len)")->capture_default_str();
   cmd->add_option(flag("threads"), o->threads, "CPU threads (0: all)");
   cmd->add_flag(flag("exact"), o->exact, "fp32 activations in every linear");
+  cmd->add_option(flag("tp"), o->tp, "tensor parallel size (ranks are threads)")->capture_default_str();
   cmd->callback([o, kv_online] {
     o->kv_static = !*kv_online;
     const lmd::lite::PplResult r = lmd::lite::run_ppl(*o);

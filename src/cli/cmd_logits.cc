@@ -1,4 +1,5 @@
-// lmdeploy logits MODEL --tokens "1 2 3" --out FILE [--exact] [--kv f32|f16|int8|int4] [--threads N]
+// lmdeploy logits MODEL --tokens "1 2 3" --out FILE [--exact | --numerics fast|exact|llama.cpp]
+//                [--kv f32|f16|int8|int4] [--threads N]
 //   Teacher-forced logits [n_tokens, vocab] as float32: raw little-endian, or .npy when FILE
 //   ends with ".npy". The oracle comparison lives in tests/python/test_logits.py.
 // lmdeploy bench_forward MODEL [--threads N] [--prefill 512] [--batches "1 8 32"] [--steps 64]
@@ -19,7 +20,7 @@
 namespace {
 
 struct LogitsArgs {
-  std::string model, tokens, out, kv = "f16";
+  std::string model, tokens, out, kv = "f16", numerics = "fast";
   bool exact = false;
   int threads = 0;
 };
@@ -81,7 +82,8 @@ void run_logits(const LogitsArgs& a) {
   const lmd::ModelWeights w = lmd::load_model_weights(a.model);
   lmd::ModelRuntimeOptions o;
   o.threads = a.threads;
-  o.exact = a.exact;
+  o.exact = a.exact || a.numerics == "exact";
+  o.llamacpp_numerics = a.numerics == "llama.cpp";
   o.kv_kind = parse_kv(a.kv);
   o.kv_num_blocks = static_cast<int32_t>((ids.size() + o.block_len - 1) / o.block_len);
   auto model = lmd::create_llama_model(w, o);
@@ -119,6 +121,8 @@ LMD_REGISTER_COMMAND(85, [](CLI::App& root) {
   c->add_option("--tokens", a->tokens, "token ids, space or comma separated")->required();
   c->add_option("--out", a->out, "output file (raw float32, or .npy)")->required();
   c->add_flag("--exact", a->exact, "fp32 activations (no int8 activation quantisation)");
+  c->add_option("--numerics", a->numerics, "fast | exact | llama.cpp (its CPU float ops, slow)")
+      ->check(CLI::IsMember({"fast", "exact", "llama.cpp"}));
   c->add_option("--kv", a->kv, "KV cache kind: f32|f16|int8|int4");
   c->add_option("--threads", a->threads, "threads (0 = all cores)");
   c->callback([a] { run_logits(*a); });

@@ -10,6 +10,7 @@
 #include "common/error.h"
 #include "common/logging.h"
 #include "common/paths.h"
+#include "kv/quant_policy.h"
 #include "lmdeploy/engine.h"
 #include "serve/api_client.h"
 #include "serve/api_server.h"
@@ -39,12 +40,16 @@ void add_engine_flags(CLI::App* cmd, const std::shared_ptr<EngineOptions>& o) {
       ->capture_default_str();
   cmd->add_option(flag("cache_block_seq_len"), o->engine.cache_block_seq_len, "tokens per KV block")
       ->capture_default_str();
-  cmd->add_option(flag("quant_policy"), o->engine.quant_policy, "KV cache: 0 fp16, 8 int8, 4 int4")
-      ->capture_default_str();
+  cmd->add_option(flag("quant_policy"), o->engine.quant_policy,
+                  "KV cache: 0|fp16, 4|8|int8, 16|int4 (default: the model's config.ini)")
+      ->transform(CLI::Validator(lmd::normalize_quant_policy, "0|fp16|4|8|int8|16|int4"));
   cmd->add_flag(flag("enable_prefix_caching"), o->engine.enable_prefix_caching, "reuse KV of shared prefixes");
   cmd->add_option(flag("max_prefill_token_num"), o->engine.max_prefill_token_num, "prefill tokens per step")
       ->capture_default_str();
   cmd->add_option(flag("threads"), o->engine.threads, "CPU threads (0 = all cores)")->capture_default_str();
+  cmd->add_option(flag("numerics"), o->engine.numerics,
+                  "fast | exact (fp32 activations) | llama.cpp (its CPU float ops, slow)")
+      ->check(CLI::IsMember({"fast", "exact", "llama.cpp"}))->capture_default_str();
   cmd->add_option(flag("device"), o->engine.device, "cpu | cuda | auto")->capture_default_str();
   cmd->add_option(flag("log_level"), o->log_level, "trace | debug | info | warning | error")->capture_default_str();
 }

@@ -19,7 +19,8 @@ namespace fs = std::filesystem;
 namespace {
 
 // HF tokenizer files copied into DST/triton_models/tokenizer when present.
-constexpr const char* kTokenizerFiles[] = {"tokenizer.json", "tokenizer.model", "tokenizer_config.json",
+// tokenizer.gguf: the vocabulary-only GGUF that `lite auto_awq` writes for a GGUF source.
+constexpr const char* kTokenizerFiles[] = {"tokenizer.json", "tokenizer.model", "tokenizer.gguf", "tokenizer_config.json",
                                            "special_tokens_map.json", "generation_config.json"};
 
 // q, k, v share one fused file, so they need one storage type: when a GGUF mixes them,
@@ -111,10 +112,11 @@ void copy_hf_tokenizer(const std::string& src, const std::string& dst_dir) {
     fs::copy_file(from, fs::path(dst_dir) / name, fs::copy_options::overwrite_existing, ec);
     LMD_CHECK(!ec) << "cannot copy " << from.string() << " to " << dst_dir << ": " << ec.message();
     ++copied;
-    has_vocab |= std::strcmp(name, "tokenizer.json") == 0 || std::strcmp(name, "tokenizer.model") == 0;
+    has_vocab |= std::strcmp(name, "tokenizer.json") == 0 || std::strcmp(name, "tokenizer.model") == 0 ||
+                 std::strcmp(name, "tokenizer.gguf") == 0;
   }
   LMD_CHECK_KIND(has_vocab, kNotFound) << "no tokenizer in " << src
-                                       << " (expected tokenizer.json or tokenizer.model); pass --tokenizer_path";
+                                       << " (expected tokenizer.json, tokenizer.model or tokenizer.gguf); pass --tokenizer_path";
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 
 #include "common/error.h"
 #include "convert/sources.h"
+#include "convert/tp_split.h"
 #include "format/hf_config.h"
 #include "format/workspace.h"
 
@@ -35,12 +36,12 @@ std::string detect_model_format(const std::string& path) {
   return "hf";
 }
 
-ModelWeights load_model_weights(const std::string& path, const LoadOptions& opt) {
-  const std::string fmt = opt.model_format.empty() ? detect_model_format(path) : opt.model_format;
+namespace {
+
+// The whole model (tensor_para_size 1) from a non-workspace source.
+ModelWeights load_whole(const std::string& path, const std::string& fmt, const LoadOptions& opt) {
   ModelWeights w;
-  if (fmt == "workspace") {
-    w = workspace::load_for_engine(path, opt.tp, opt.rank);
-  } else if (fmt == "gguf") {
+  if (fmt == "gguf") {
     w = convert::load_gguf_weights(path, opt.keep_gguf_rope_layout);
   } else if (fmt == "hf" || fmt == "awq") {
     const HfModelInfo info = parse_hf_config(path + "/config.json");
@@ -55,8 +56,55 @@ ModelWeights load_model_weights(const std::string& path, const LoadOptions& opt)
   } else {
     throw Error("unknown model format '" + fmt + "' (expected hf, awq, gguf or workspace)");
   }
+  return w;
+}
+
+// A workspace converted for a tensor_para_size other than `tp`, as one whole model.
+ModelWeights merge_workspace(const std::string& path) {
+  std::vector<ModelWeights> ranks = workspace::load_all_ranks(path);
+  return ranks.size() == 1 ? std::move(ranks[0]) : convert::merge_ranks(ranks);
+}
+
+int workspace_tp(const std::string& path) {
+  return workspace::read_config_ini(workspace::weights_dir(path) + "/config.ini").model.tensor_para_size;
+}
+
+}  // namespace
+
+ModelWeights load_model_weights(const std::string& path, const LoadOptions& opt) {
+  LMD_CHECK(opt.tp >= 1 && opt.rank >= 0 && opt.rank < opt.tp)
+      << "load options: rank " << opt.rank << " of tp " << opt.tp;
+  const std::string fmt = opt.model_format.empty() ? detect_model_format(path) : opt.model_format;
+  ModelWeights w;
+  if (fmt == "workspace" && workspace_tp(path) == opt.tp) {
+    w = workspace::load_rank(path, opt.rank);
+  } else {
+    ModelWeights whole = fmt == "workspace" ? merge_workspace(path) : load_whole(path, fmt, opt);
+    if (opt.tp == 1) {
+      w = std::move(whole);
+    } else {
+      std::vector<ModelWeights> ranks = convert::split_model(whole, opt.tp);
+      w = std::move(ranks[opt.rank]);
+    }
+  }
   if (!opt.model_name.empty()) w.config.model_name = opt.model_name;
   return w;
+}
+
+std::vector<ModelWeights> load_model_shards(const std::string& path, const LoadOptions& opt) {
+  LMD_CHECK(opt.tp >= 1) << "--tp " << opt.tp << ": must be at least 1";
+  const std::string fmt = opt.model_format.empty() ? detect_model_format(path) : opt.model_format;
+  std::vector<ModelWeights> ranks;
+  if (fmt == "workspace" && workspace_tp(path) == opt.tp) {
+    ranks = workspace::load_all_ranks(path);
+  } else {
+    ModelWeights whole = fmt == "workspace" ? merge_workspace(path) : load_whole(path, fmt, opt);
+    if (opt.tp == 1) ranks.push_back(std::move(whole));
+    else ranks = convert::split_model(whole, opt.tp);
+  }
+  if (!opt.model_name.empty())
+    for (ModelWeights& w : ranks) w.config.model_name = opt.model_name;
+  return ranks;
 }
 
 }  // namespace lmd

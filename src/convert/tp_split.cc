@@ -154,6 +154,7 @@ LayerWeights split_layer(const LayerWeights& l, const ModelConfig& c, int tp, in
   o.w1 = slice_rows(l.w1, rank * inter, inter);
   o.w3 = slice_rows(l.w3, rank * inter, inter);
   o.w2 = slice_cols(l.w2, rank * inter, inter);
+  o.past_kv_scale = l.past_kv_scale;  // per layer, the same for every rank (lite kv_qparams)
   return o;
 }
 
@@ -188,8 +189,27 @@ ModelWeights merge_ranks(const std::vector<ModelWeights>& ranks) {
     L.w1 = concat_rows(gather(&LayerWeights::w1));
     L.w3 = concat_rows(gather(&LayerWeights::w3));
     L.w2 = concat_cols(gather(&LayerWeights::w2));
+    L.past_kv_scale = ranks[0].layers[i].past_kv_scale;
   }
   return w;
+}
+
+std::vector<ModelWeights> split_model(const ModelWeights& w, int tp) {
+  LMD_CHECK(w.config.tensor_para_size == 1)
+      << "split_model: the weights are already split for tensor_para_size " << w.config.tensor_para_size;
+  check_tp(w, tp);
+  std::vector<ModelWeights> ranks(tp);
+  for (int r = 0; r < tp; ++r) {
+    ModelWeights& o = ranks[r];
+    o.config = w.config;
+    o.config.tensor_para_size = tp;
+    o.tok_embeddings = w.tok_embeddings;
+    o.norm = w.norm;
+    o.output = w.output;
+    o.layers.reserve(w.layers.size());
+    for (const LayerWeights& l : w.layers) o.layers.push_back(split_layer(l, w.config, tp, r));
+  }
+  return ranks;
 }
 
 }  // namespace lmd::convert

@@ -26,5 +26,9 @@ WeightTensor concat_cols(const std::vector<const WeightTensor*>& parts);
 LayerWeights split_layer(const LayerWeights& l, const ModelConfig& cfg, int tp, int rank);
 // Inverse of split_layer over all ranks: ranks[r] are load_rank(ws, r) results.
 ModelWeights merge_ranks(const std::vector<ModelWeights>& ranks);
+// The whole model `w` (tensor_para_size 1) as `tp` ranks' weights, what load_rank would
+// give for a workspace converted with --tp tp: config whole with tensor_para_size = tp,
+// layers split_layer'ed, embeddings / norm / output copied to every rank. check_tp first.
+std::vector<ModelWeights> split_model(const ModelWeights& w, int tp);
 
 }  // namespace lmd::convert

@@ -3,6 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "backend/cuda/cuda_backend.h"
 #include "common/error.h"
 #include "common/logging.h"
 #include "common/system_info.h"
@@ -10,8 +11,10 @@
 #include "engine/kv_pool_size.h"
 #include "engine/text_codec.h"
 #include "format/gguf.h"
+#include "kv/quant_policy.h"
 #include "lmdeploy/engine.h"
 #include "model/llama.h"
+#include "model/tp_model.h"
 #include "template/chat_template.h"
 #include "tokenizer/tokenizer.h"
 
@@ -35,18 +38,8 @@ class TokenizerCodec : public TextCodec {
   std::unique_ptr<Tokenizer> tok_;
 };
 
-// Quant policy -> KV element kind: 0 fp16; 4 int8 (the seed's numbering, see
-// model_config.h) and 8 int8 (newer lmdeploy's); newer lmdeploy's int4 is not offered
-// under 4 because the seed's 4 means int8.
-KvKind kv_kind_for(int quant_policy) {
-  switch (quant_policy) {
-    case 0: return KvKind::kF16;
-    case 4:
-    case 8: return KvKind::kInt8;
-    default:
-      throw Error("quant_policy must be 0 (fp16 KV) or 4 / 8 (int8 KV), got " + std::to_string(quant_policy));
-  }
-}
+// Quant policy -> KV element kind (kv/quant_policy.h: 0 fp16, 4 / 8 int8, 16 int4).
+KvKind kv_kind_for(int quant_policy) { return kv_kind_for_quant_policy(quant_policy); }
 
 // The Jinja chat template shipped with the model (GGUF metadata or tokenizer_config.json),
 // "" when there is none.
@@ -81,27 +74,43 @@ uint64_t weight_bytes(const ModelWeights& w) {
 }  // namespace
 
 std::unique_ptr<Engine> Engine::create(const std::string& model_path, const EngineConfig& cfg) {
-  LMD_CHECK(cfg.tp == 1) << "--tp " << cfg.tp << ": only tensor parallelism 1 is supported on this build";
-  if (cfg.device == "cuda") {
-    throw Error("--device cuda: no CUDA device (this build runs on the CPU; use --device cpu)",
-                Error::Kind::kUnsupported);
+  LMD_CHECK(cfg.tp >= 1) << "--tp " << cfg.tp << ": must be at least 1";
+  LMD_CHECK(cfg.device == "cpu" || cfg.device == "cuda" || cfg.device == "auto")
+      << "--device must be cpu, cuda or auto, got '" << cfg.device << "'";
+  // --device cuda needs a CUDA build and a device; auto takes CUDA when there is one.
+  bool use_cuda = false;
+  if (cfg.device != "cpu") {
+    std::string why;
+    use_cuda = !cuda_devices(&why).empty();
+    if (cfg.device == "cuda" && !use_cuda)
+      throw Error("--device cuda: no CUDA device (" + why + "); use --device cpu or --device auto",
+                  Error::Kind::kUnsupported);
+    LMD_CHECK_KIND(!use_cuda || cfg.tp == 1, kUnsupported)
+        << "--device cuda: --tp " << cfg.tp << " is not supported by the CUDA backend yet (use --tp 1)";
+    if (use_cuda) LMD_LOG_INFO("device: CUDA (--device {})", cfg.device);
   }
-  LMD_CHECK(cfg.device == "cpu" || cfg.device == "auto") << "--device must be cpu, cuda or auto, got '"
-                                                         << cfg.device << "'";
   LMD_CHECK(cfg.cache_block_seq_len > 0) << "cache_block_seq_len must be > 0, got " << cfg.cache_block_seq_len;
   LMD_CHECK(cfg.numerics == "fast" || cfg.numerics == "exact" || cfg.numerics == "llama.cpp")
       << "--numerics must be fast, exact or llama.cpp, got '" << cfg.numerics << "'";
-  const KvKind kind = kv_kind_for(cfg.quant_policy);
+  // quant_policy: the flag when given, else the model's (a workspace's config.ini).
+  if (cfg.quant_policy != kQuantPolicyUnset) kv_kind_for(cfg.quant_policy);  // bad values fail before loading
 
+  // Tensor parallelism: one ModelWeights per rank (a workspace converted for another tp is
+  // re-sharded, any other model split at load; see load_model.h). ranks[0].config is the
+  // model's config; the other ranks get a copy of it before the model is built.
   LoadOptions lo;
-  ModelWeights w = load_model_weights(model_path, lo);
+  lo.tp = cfg.tp;
+  std::vector<ModelWeights> ranks = load_model_shards(model_path, lo);
   auto tokenizer = load_tokenizer(model_path);
-  ModelConfig& mc = w.config;
+  ModelConfig& mc = ranks[0].config;
   if (cfg.session_len > 0) mc.session_len = cfg.session_len;
   if (cfg.max_batch_size > 0) mc.max_batch_size = cfg.max_batch_size;
   if (cfg.max_prefill_token_num > 0) mc.max_prefill_token_num = cfg.max_prefill_token_num;
   mc.cache_block_seq_len = cfg.cache_block_seq_len;
-  mc.quant_policy = cfg.quant_policy;
+  if (cfg.quant_policy != kQuantPolicyUnset) mc.quant_policy = cfg.quant_policy;
+  const KvKind kind = kv_kind_for(mc.quant_policy);
+  if (kind != KvKind::kF16) LMD_LOG_INFO("KV cache: quant_policy {} ({})", mc.quant_policy,
+                                         kind == KvKind::kInt8 ? "int8" : "int4");
 
   // The chat template's name: --model-name, else the model's name when it is a template,
   // else what the model's Jinja template looks like.
@@ -112,7 +121,7 @@ std::unique_ptr<Engine> Engine::create(const std::string& model_path, const Engi
 
   KvLayout layout;
   layout.num_layer = mc.num_layer;
-  layout.kv_head_num = mc.kv_head_num / std::max(1, mc.tensor_para_size);
+  layout.kv_head_num = mc.kv_head_num;  // a block's bytes over all ranks: one pool budget
   layout.head_dim = mc.size_per_head;
   layout.block_len = cfg.cache_block_seq_len;
   layout.kind = kind;
@@ -120,7 +129,8 @@ std::unique_ptr<Engine> Engine::create(const std::string& model_path, const Engi
   pr.cache_max_entry_count = cfg.cache_max_entry_count;
   pr.block_bytes = layout.block_bytes();
   pr.available_bytes = available_memory_bytes();
-  pr.weight_bytes = weight_bytes(w);
+  pr.weight_bytes = 0;
+  for (const ModelWeights& rw : ranks) pr.weight_bytes += weight_bytes(rw);
   pr.max_batch_size = mc.max_batch_size;
   pr.session_len = mc.session_len;
   pr.block_len = layout.block_len;
@@ -131,8 +141,18 @@ std::unique_ptr<Engine> Engine::create(const std::string& model_path, const Engi
   opt.block_len = layout.block_len;
   opt.exact = cfg.numerics == "exact";
   opt.llamacpp_numerics = cfg.numerics == "llama.cpp";
-  std::unique_ptr<Model> model = create_llama_model(w, opt);
-  w = ModelWeights{};  // the model holds its own (repacked) copy
+  if (use_cuda) {
+    // Static int8 kv_qparams are written on the host by the model (llama.cc): not on CUDA yet.
+    for (const ModelWeights& rw : ranks)
+      for (const LayerWeights& l : rw.layers)
+        LMD_CHECK_KIND(kind != KvKind::kInt8 || l.past_kv_scale.empty(), kUnsupported)
+            << "--device cuda: static int8 KV parameters (past_kv_scale from `lmdeploy lite kv_qparams`) are not "
+               "supported on CUDA yet; use --device cpu or --quant-policy 0";
+    opt.make_backend = [] { return create_cuda_backend(); };
+  }
+  for (ModelWeights& rw : ranks) rw.config = mc;
+  std::unique_ptr<Model> model = create_model_for_ranks(ranks, opt);
+  ranks.clear();  // the model holds its own (repacked) copy
 
   EngineConfig ec = cfg;
   ec.model_name = name;

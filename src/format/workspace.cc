@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "common/error.h"
+#include "kv/quant_policy.h"
 
 namespace lmd::workspace {
 namespace {
@@ -301,16 +302,8 @@ WorkspaceConfig read_config_ini(const std::string& path) {
   m.cache_block_seq_len = f.positive("cache_block_seq_len");
   m.cache_chunk_size = f.non_negative("cache_chunk_size", 1);
   m.use_context_fmha = f.non_negative("use_context_fmha", 1);
-  {
-    const std::string qp = r.Get(kSection, "quant_policy", "0");
-    if (qp == "int8") {
-      m.quant_policy = 4;
-    } else {
-      m.quant_policy = f.non_negative("quant_policy", 0);
-      LMD_CHECK(m.quant_policy == 0 || m.quant_policy == 4 || m.quant_policy == 8)
-          << path << ": field 'quant_policy' = " << m.quant_policy << " must be 0, 4 (int8 KV) or 8";
-    }
-  }
+  // Numbers or names (kv/quant_policy.h): 0 | fp16, 4 | 8 | int8, 16 | int4.
+  m.quant_policy = parse_quant_policy_value(r.Get(kSection, "quant_policy", "0"), path + ": field 'quant_policy' =");
   m.max_position_embeddings = f.positive("max_position_embeddings");
   m.rope_scaling_factor = f.real("rope_scaling_factor", 0.0f);
   LMD_CHECK(m.rope_scaling_factor >= 0)

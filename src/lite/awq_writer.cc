@@ -12,6 +12,7 @@
 #include "convert/gguf_writer.h"
 #include "format/gguf.h"
 #include "format/safetensors.h"
+#include "format/workspace.h"
 #include "kernels/common/half.h"
 #include "lite/awq_pack.h"
 
@@ -138,10 +139,15 @@ void write_awq_checkpoint(const std::string& source_model, const ModelWeights& w
   out << cfg.dump(2) << "\n";
   LMD_CHECK(out.good()) << "cannot write " << out_dir << "/config.json";
 
-  if (hf_source) {
-    for (const char* f : {"tokenizer.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json",
-                          "generation_config.json"}) {
-      const fs::path src = fs::path(source_model) / f;
+  // The tokenizer: an HF source's files; a workspace's triton_models/tokenizer files (HF
+  // files or tokenizer.gguf); a GGUF's vocabulary as tokenizer.gguf. `convert` and the
+  // loader read all of them from the checkpoint folder.
+  const bool ws_source = !hf_source && workspace::is_workspace(source_model);
+  if (hf_source || ws_source) {
+    const std::string tok_dir = hf_source ? source_model : workspace::tokenizer_dir(source_model);
+    for (const char* f : {"tokenizer.json", "tokenizer.model", "tokenizer.gguf", "tokenizer_config.json",
+                          "special_tokens_map.json", "generation_config.json"}) {
+      const fs::path src = fs::path(tok_dir) / f;
       if (fs::exists(src)) {
         fs::copy_file(src, fs::path(out_dir) / f, fs::copy_options::overwrite_existing, ec);
         LMD_CHECK(!ec) << "cannot copy " << src.string() << " to " << out_dir << ": " << ec.message();
@@ -150,7 +156,21 @@ void write_awq_checkpoint(const std::string& source_model, const ModelWeights& w
   } else if (fs::is_regular_file(source_model, ec)) {
     const auto g = gguf::GgufFile::open(source_model);
     convert::write_vocab_gguf(*g, out_dir + "/tokenizer.gguf");
+    // The GGUF's Jinja chat template, where an HF folder keeps it, so `chat` on the
+    // checkpoint picks the model's template as it does on the .gguf.
+    const std::string tpl = g->get_string_or("tokenizer.chat_template", "");
+    if (!tpl.empty()) {
+      std::ofstream tc(out_dir + "/tokenizer_config.json");
+      tc << nlohmann::json{{"chat_template", tpl}}.dump(2) << "\n";
+      LMD_CHECK(tc.good()) << "cannot write " << out_dir << "/tokenizer_config.json";
+    }
   }
+  bool has_vocab = false;
+  for (const char* f : {"tokenizer.json", "tokenizer.model", "tokenizer.gguf"})
+    has_vocab |= fs::is_regular_file(fs::path(out_dir) / f, ec);
+  LMD_CHECK_KIND(has_vocab, kNotFound) << "auto_awq: no tokenizer found in " << source_model
+                                       << " to copy into " << out_dir
+                                       << " (expected tokenizer.json, tokenizer.model or a .gguf source)";
 }
 
 }  // namespace lmd::lite

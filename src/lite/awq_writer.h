@@ -7,7 +7,9 @@
 //                      group_size, zero_point true}
 //   tokenizer          tokenizer.json / tokenizer.model / tokenizer_config.json /
 //                      special_tokens_map.json / generation_config.json copied from an HF
-//                      source; tokenizer.gguf (vocabulary-only GGUF) from a GGUF source
+//                      source (or a workspace's triton_models/tokenizer); tokenizer.gguf
+//                      (vocabulary-only GGUF) + tokenizer_config.json {chat_template} from a
+//                      GGUF source — `convert` copies them
 #pragma once
 
 #include <string>

@@ -5,6 +5,7 @@
 
 #include "common/error.h"
 #include "convert/load_model.h"
+#include "kv/quant_policy.h"
 
 namespace lmd::lite {
 
@@ -110,11 +111,8 @@ void prefill(LlamaModel& model, const std::vector<std::vector<int32_t>>& seqs) {
 }
 
 KvKind parse_quant_policy(const std::string& s) {
-  if (s == "0" || s == "fp16" || s == "f16" || s.empty()) return KvKind::kF16;
-  if (s == "4" || s == "8" || s == "int8") return KvKind::kInt8;
-  if (s == "int4") return KvKind::kInt4;
-  throw Error("quant_policy '" + s +
-              "': expected 0 / fp16, 4 or 8 / int8 (int8 KV: 4 is the seed's number, 8 newer lmdeploy's), or int4");
+  if (s.empty()) return KvKind::kF16;
+  return kv_kind_for_quant_policy(parse_quant_policy_value(s));
 }
 
 const char* kv_kind_label(KvKind k) {

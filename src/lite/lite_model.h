@@ -45,8 +45,9 @@ TokenScores score_tokens(LlamaModel& model, const std::vector<int32_t>& ids, int
 // they fit in the pool.
 void prefill(LlamaModel& model, const std::vector<std::vector<int32_t>>& seqs);
 
-// Parses a quant policy as users write it: "0" / "fp16", "4" / "8" / "int8" (int8 KV: the
-// seed's 4 and newer lmdeploy's 8), "int4" (online int4 KV). Throws on anything else.
+// Parses a quant policy as users write it (kv/quant_policy.h): "0" / "fp16", "4" / "8" /
+// "int8" (int8 KV: the seed's 4 and newer lmdeploy's 8), "16" / "int4" (online int4 KV);
+// "" is fp16. Throws on anything else.
 KvKind parse_quant_policy(const std::string& s);
 const char* kv_kind_label(KvKind k);
 

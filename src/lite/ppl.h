@@ -13,12 +13,13 @@ namespace lmd::lite {
 struct PplOptions {
   std::string model;
   std::string dataset;
-  std::string quant_policy = "0";  // see parse_quant_policy
+  std::string quant_policy;        // "": the model's (config.ini); else see parse_quant_policy
   bool kv_static = true;           // int8 with past_kv_scale present: static (false: online)
   int64_t max_tokens = 0;          // 0: the whole file
   int window = 0;                  // 0: the model's session_len
   int threads = 0;
   bool exact = false;
+  int tp = 1;                      // tensor-parallel ranks (threads share --threads)
   bool progress = true;
 };
 

@@ -1,11 +1,14 @@
 #include "model/llama.h"
 
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "backend/backend.h"
+#include "comm/communicator.h"
 #include "common/error.h"
 #include "common/logging.h"
+#include "convert/tp_split.h"
 #include "kernels/common/kv_quant.h"
 
 namespace lmd {
@@ -59,9 +62,27 @@ class LlamaModelImpl : public LlamaModel {
     LMD_CHECK(cfg_.num_layer == static_cast<int>(w.layers.size()))
         << "model weights: " << w.layers.size() << " layers, config num_layer " << cfg_.num_layer;
     LMD_CHECK(opt.block_len > 0) << "block_len " << opt.block_len;
+    comm_ = opt.comm;
+    tp_ = comm_ ? comm_->size() : 1;
+    rank_ = comm_ ? comm_->rank() : 0;
+    LMD_CHECK(cfg_.tensor_para_size == tp_)
+        << "model weights are split for tensor_para_size " << cfg_.tensor_para_size << " but the model runs with "
+        << tp_ << " rank(s)";
+    LMD_CHECK(cfg_.head_num % tp_ == 0 && cfg_.kv_head_num % tp_ == 0 && cfg_.inter_size % tp_ == 0)
+        << "--tp " << tp_ << ": head_num " << cfg_.head_num << ", kv_head_num " << cfg_.kv_head_num
+        << " and inter_size " << cfg_.inter_size << " must all be divisible by the tensor parallel size";
+    // This rank's slice of the heads and of the MLP.
+    qd_ = cfg_.q_dim() / tp_;
+    kd_ = cfg_.kv_dim() / tp_;
+    inter_ = cfg_.inter_size / tp_;
+    vocab0_ = static_cast<int64_t>(cfg_.vocab_size) * rank_ / tp_;
+    vocab_n_ = static_cast<int64_t>(cfg_.vocab_size) * (rank_ + 1) / tp_ - vocab0_;
     backend_ = opt.make_backend ? opt.make_backend()
                                 : create_cpu_backend(CpuBackendOptions{opt.threads, opt.exact, opt.llamacpp_numerics});
     LMD_CHECK(backend_ != nullptr) << "make_backend returned no backend";
+    // The CPU communicator sums host buffers: device memory needs an NCCL Communicator (TODO).
+    LMD_CHECK_KIND(tp_ == 1 || std::string(backend_->name()) == "cpu", kUnsupported)
+        << "tensor parallelism (tp " << tp_ << ") runs on the CPU backend only, not '" << backend_->name() << "'";
     for (DeviceBuffer* b : buffers()) b->bind(backend_.get());
     // A throw below skips the destructor: free what was already uploaded, then rethrow.
     try {
@@ -76,9 +97,18 @@ class LlamaModelImpl : public LlamaModel {
 
     tok_embeddings_ = upload_matrix(w.tok_embeddings, "tok_embeddings", cfg_.vocab_size, cfg_.hidden_units);
     norm_ = upload_vector(w.norm, "norm", cfg_.hidden_units);
-    if (!cfg_.tie_word_embeddings || !w.output.empty())
+    if (tp_ > 1) {
+      // Tensor parallel: the lm head computes this rank's vocab rows only (tied: a slice of
+      // the embedding table, which every rank keeps whole for the lookup).
+      const WeightTensor& full = w.output.empty() ? w.tok_embeddings : w.output;
+      LMD_CHECK(full.rows() == cfg_.vocab_size) << "weight output: expected " << cfg_.vocab_size << " rows, got "
+                                                << full.rows();
+      output_ = upload_matrix(convert::slice_rows(full, vocab0_, vocab_n_), "output (rank slice)", vocab_n_,
+                              cfg_.hidden_units);
+    } else if (!cfg_.tie_word_embeddings || !w.output.empty()) {
       output_ = upload_matrix(w.output, "output", cfg_.vocab_size, cfg_.hidden_units);
-    const int h = cfg_.hidden_units, qd = cfg_.q_dim(), kd = cfg_.kv_dim(), inter = cfg_.inter_size;
+    }
+    const int h = cfg_.hidden_units, qd = qd_, kd = kd_, inter = inter_;
     int static_layers = 0;
     for (int l = 0; l < cfg_.num_layer; ++l) {
       const LayerWeights& s = w.layers[l];
@@ -117,7 +147,7 @@ class LlamaModelImpl : public LlamaModel {
     kv_static_ = static_layers > 0;
     if (kv_static_) LMD_LOG_INFO("int8 KV cache with static kv_qparams (past_kv_scale) on {} layers", static_layers);
     layout_.num_layer = cfg_.num_layer;
-    layout_.kv_head_num = cfg_.kv_head_num;
+    layout_.kv_head_num = cfg_.kv_head_num / tp_;
     layout_.head_dim = cfg_.size_per_head;
     layout_.block_len = opt.block_len;
     layout_.kind = opt.kv_kind;
@@ -125,8 +155,8 @@ class LlamaModelImpl : public LlamaModel {
     if (kv_num_blocks_ > 0)
       kv_pool_ = static_cast<uint8_t*>(backend_->alloc(layout_.block_bytes() * static_cast<size_t>(kv_num_blocks_)));
 
-    attn_.head_num = cfg_.head_num;
-    attn_.kv_head_num = cfg_.kv_head_num;
+    attn_.head_num = cfg_.head_num / tp_;
+    attn_.kv_head_num = cfg_.kv_head_num / tp_;
     attn_.head_dim = cfg_.size_per_head;
     attn_.rot_dim = cfg_.rotary_embedding > 0 ? cfg_.rotary_embedding : cfg_.size_per_head;
     attn_.rope_theta = cfg_.rope_theta;
@@ -157,7 +187,12 @@ class LlamaModelImpl : public LlamaModel {
   }
   int32_t kv_num_blocks() const override { return kv_num_blocks_; }
   size_t kv_pool_bytes() const override { return layout_.block_bytes() * static_cast<size_t>(kv_num_blocks_); }
-  void set_observer(ForwardObserver* observer) override { observer_ = observer; }
+  void set_observer(ForwardObserver* observer) override {
+    // A rank sees only its heads' activations: calibration needs the whole model.
+    LMD_CHECK_KIND(observer == nullptr || tp_ == 1, kUnsupported)
+        << "forward observers (lite calibrate / auto_awq) need tp 1, the model runs with tp " << tp_;
+    observer_ = observer;
+  }
   bool kv_static() const override { return kv_static_; }
 
   void forward(const StepPlan& plan, float* logits) override;
@@ -185,12 +220,23 @@ class LlamaModelImpl : public LlamaModel {
   }
 
   ModelConfig cfg_;
+  // Tensor parallelism: rank_ of tp_ (1 and 0 without a communicator); this rank's q / kv /
+  // inter widths and its vocab rows [vocab0_, vocab0_ + vocab_n_) of the lm head.
+  Communicator* comm_ = nullptr;
+  int tp_ = 1, rank_ = 0;
+  int qd_ = 0, kd_ = 0, inter_ = 0;
+  int64_t vocab0_ = 0, vocab_n_ = 0;
   std::unique_ptr<Backend> backend_;
   std::unique_ptr<BackendWeight> tok_embeddings_, output_;
   float* norm_ = nullptr;
   std::vector<LayerOnDevice> layers_;
   std::vector<float*> vectors_;
   void write_kv_static(const StepPlan& plan, int layer, const float* k, const float* v);
+  // x [count] host memory (CPU backend): finish this rank's work, then sum over ranks.
+  void all_reduce(float* x, size_t count) {
+    backend_->synchronize();
+    comm_->all_reduce_sum(x, count);
+  }
 
   KvLayout layout_;
   bool kv_static_ = false;
@@ -211,7 +257,7 @@ void LlamaModelImpl::forward(const StepPlan& plan, float* logits) {
     for (int32_t b : s.block_table)
       LMD_CHECK(b >= 0 && b < kv_num_blocks_) << "step plan: sequence " << s.seq_id << " uses KV block " << b
                                               << " outside the pool of " << kv_num_blocks_;
-  const int hd = cfg_.hidden_units, qd = cfg_.q_dim(), kd = cfg_.kv_dim(), inter = cfg_.inter_size;
+  const int hd = cfg_.hidden_units, qd = qd_, kd = kd_, inter = inter_;
   const float eps = cfg_.norm_eps;
   Backend& be = *backend_;
   float* x = x_.reserve(static_cast<size_t>(n) * hd);        // residual stream
@@ -243,16 +289,21 @@ void LlamaModelImpl::forward(const StepPlan& plan, float* logits) {
     if (observer_) observer_->on_kv(l, k, v, n, kd);
     be.attention(l, q, ao, n);
     observe(l, ForwardObserver::Site::kOIn, ao, n, qd);
-    const LinearOut o{L.wo.get(), L.bo, x, 0, true};  // x += wo · attention (+ bo)
+    // x += wo · attention (+ bo). Tensor parallel: rank 0 adds its partial product (and bo,
+    // which only rank 0 holds) to the residual, the others overwrite x with theirs, and the
+    // all-reduce sums them in rank order: x + p0 + bo + p1 + ... on every rank.
+    const LinearOut o{L.wo.get(), L.bo, x, 0, rank_ == 0};
     be.linear(ao, n, &o, 1);
+    if (tp_ > 1) all_reduce(x, static_cast<size_t>(n) * hd);
     be.rms_norm(x, L.ffn_norm, n, hd, eps, h);
     observe(l, ForwardObserver::Site::kGateUpIn, h, n, hd);
     const LinearOut gu[2] = {{L.w1.get(), nullptr, g, 0, false}, {L.w3.get(), nullptr, u, 0, false}};
     be.linear(h, n, gu, 2);
     be.silu_mul(g, u, n, inter, g);
     observe(l, ForwardObserver::Site::kDownIn, g, n, inter);
-    const LinearOut down{L.w2.get(), nullptr, x, 0, true};  // x += w2 · ffn
+    const LinearOut down{L.w2.get(), nullptr, x, 0, rank_ == 0};  // x += w2 · ffn (tp: as wo)
     be.linear(g, n, &down, 1);
+    if (tp_ > 1) all_reduce(x, static_cast<size_t>(n) * hd);
   }
 
   logit_rows_.clear();
@@ -264,8 +315,9 @@ void LlamaModelImpl::forward(const StepPlan& plan, float* logits) {
   be.gather_rows(x, logit_rows_.data(), nl, hd, h);
   be.rms_norm(h, norm_, nl, hd, eps, last);
   const BackendWeight* out_w = output_ ? output_.get() : tok_embeddings_.get();
-  // logits is host memory; on the CPU backend device == host.
-  const LinearOut lo{out_w, nullptr, logits, 0, false};
+  // logits is host memory; on the CPU backend device == host. Tensor parallel: this rank's
+  // vocab columns of the shared [nl, vocab] rows.
+  const LinearOut lo{out_w, nullptr, logits + vocab0_, tp_ > 1 ? cfg_.vocab_size : 0, false};
   be.linear(last, nl, &lo, 1);
   be.synchronize();
 }
@@ -283,7 +335,7 @@ void LlamaModelImpl::write_kv_static(const StepPlan& plan, int layer, const floa
       const size_t t = static_cast<size_t>(s.token_offset + i);
       for (int kv = 0; kv < 2; ++kv) {
         const float scale = par[2 * kv], zp = par[2 * kv + 1];
-        const float* src = (kv == 0 ? k : v) + t * cfg_.kv_dim();
+        const float* src = (kv == 0 ? k : v) + t * kd_;
         for (int hh = 0; hh < layout_.kv_head_num; ++hh) {
           uint8_t* dst = block + layout_.row_offset(layer, kv, hh, slot);
           for (int j = 0; j < d; ++j)

@@ -13,6 +13,9 @@
 
 namespace lmd {
 
+class Backend;
+class Communicator;
+
 struct ModelRuntimeOptions {
   int threads = 0;               // 0 = hardware concurrency
   KvKind kv_kind = KvKind::kF16;
@@ -25,7 +28,13 @@ struct ModelRuntimeOptions {
   // Creates the backend the model runs on (one per model / tensor-parallel rank); empty: the
   // CPU backend with threads / exact / llamacpp_numerics above. Tests inject other backends
   // (the CUDA backend under the shim) here.
-  std::function<std::unique_ptr<class Backend>()> make_backend;
+  std::function<std::unique_ptr<Backend>()> make_backend;
+  // Tensor parallelism (docs/architecture.md): this model is rank comm->rank() of
+  // comm->size(), its weights are that rank's shards (convert::split_model: the whole
+  // model's config with tensor_para_size = size, per-layer tensors sliced) and it calls
+  // comm->all_reduce_sum after wo and after w2. Null: one rank (no collectives at all).
+  // Not owned; TpModel (tp_model.h) wires N ranks together.
+  Communicator* comm = nullptr;
 };
 
 // Calibration hook (src/lite): sees, per forward step, the fp32 input of every linear and
@@ -49,6 +58,9 @@ class LlamaModel : public Model {
 };
 
 // Uploads (repacks) the weights and allocates the KV pool. `w` may be freed afterwards.
+// With opt.comm (rank r of N): q/k/v, w1/w3 and the KV pool hold this rank's heads / inter
+// slice, wo/w2 its columns; the lm head computes vocab rows [r·V/N, (r+1)·V/N) and writes
+// only those columns of `logits` (ranks share host memory; see tp_model.h).
 // With kv_kind kInt8 and past_kv_scale on every layer, K/V are quantised with those static
 // parameters (lmdeploy kv_qparams) instead of per token: codes q = clamp(rint((x-zp)/scale),
 // -128, 127) are stored as q + 128 with the row parameters (scale, zp - 128*scale), so the

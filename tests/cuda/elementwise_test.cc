@@ -138,8 +138,18 @@ TEST(CudaKernels, EmbeddingInt4IsExact) {
 }
 
 template <typename T>
+void check_w4a16(int group, double tol, int n);
+
+template <typename T>
 void check_w4a16(int group, double tol) {
-  const int rows = 37, cols = 384, n = 6;  // partial row tile (37 % 4), token tile (6 % 4)
+  // n = 3: the 4-token kernel, partial; 6 and 19: the 8-token kernel, partial tiles
+  for (int n : {3, 6, 19}) check_w4a16<T>(group, tol, n);
+}
+
+template <typename T>
+void check_w4a16(int group, double tol, int n) {
+  SCOPED_TRACE("n = " + std::to_string(n));
+  const int rows = 37, cols = 384;  // partial row tile (37 % 4)
   const Int4Weights w = random_int4(rows, cols, group, 100 + group);
   const std::vector<float> xf = random_floats(static_cast<size_t>(n) * cols, 8);
   const std::vector<T> x = convert<T>(xf);

@@ -249,3 +249,50 @@ def test_internlm_o_bias_logits_match_numpy(lmd_binary, test_models, tmp_path):
         run(lmd_binary, "logits", path, "--tokens", " ".join(map(str, ids)), "--out", out, "--exact", "--kv", "f32")
         ours = np.load(out)
         assert np.abs(ours - ref).max() <= 1e-3 * np.abs(ref).max(), path
+
+
+def test_awq_from_gguf_keeps_tokenizer_and_template(lmd_binary, model_path, texts, tmp_path):
+    """auto_awq on the .gguf itself: the checkpoint carries tokenizer.gguf (+ the GGUF's chat
+    template in tokenizer_config.json); convert --model-format awq copies the tokenizer and
+    chat on both picks the model's template."""
+    work = tmp_path / "awq"
+    run(lmd_binary, "lite", "auto_awq", "--model", model_path, "--w_group_size", 64, "--search_scale", "False",
+        "--work_dir", work, "--calib_dataset", texts / "calib.txt", "--calib_samples", 2, "--calib_seqlen", 64)
+    assert (work / "tokenizer.gguf").exists()
+    assert "<|im_start|>" in json.loads((work / "tokenizer_config.json").read_text())["chat_template"]
+    ws = tmp_path / "ws"
+    run(lmd_binary, "convert", "smollm", work, "--model-format", "awq", "--group-size", 64, "--dst_path", ws)
+    assert (ws / "triton_models" / "tokenizer" / "tokenizer.gguf").exists()
+    for path in (work, ws):
+        p = run(lmd_binary, "chat", path, "--temperature", 0, "--max_new_tokens", 8, "--session-len", 256,
+                "--prompt", "What is the capital of France?", "--log_level", "info")
+        assert len(p.stdout.strip()) > 0, p.stderr
+        if path == work:
+            assert "chat template 'smollm2'" in p.stderr + p.stdout, p.stderr[-2000:]
+
+
+def test_quant_policy_from_config_ini_static_kv(lmd_binary, kv_pipeline, tmp_path):
+    """The seed's step 3: quant_policy = 4 written in config.ini (no flag) turns on the
+    static int8 KV cache."""
+    import re
+    import shutil
+    ws = tmp_path / "ws"
+    shutil.copytree(kv_pipeline["ws"], ws)
+    ini = ws / "triton_models" / "weights" / "config.ini"
+    ini.write_text(re.sub(r"^quant_policy = \d+$", "quant_policy = 4", ini.read_text(), flags=re.M))
+    p = run(lmd_binary, "chat", ws, "--temperature", 0, "--max_new_tokens", 8, "--prompt", "Hello",
+            "--log_level", "info", "--session-len", 256)
+    assert "static kv_qparams" in p.stderr + p.stdout, p.stderr[-2000:]
+
+
+@pytest.mark.parametrize("cmd", ["ppl", "auto_awq"])
+def test_empty_or_short_dataset_other_commands(lmd_binary, smollm_hf, texts, tmp_path, cmd):
+    cases = (("empty.txt", "is empty"),) if cmd == "ppl" else (("empty.txt", "is empty"), ("short.txt", "too short"))
+    for f, msg in cases:  # ppl scores any text of >= 2 tokens
+        if cmd == "ppl":
+            args = ["lite", "ppl", smollm_hf, "--dataset", texts / f]
+        else:
+            args = ["lite", "auto_awq", "--model", smollm_hf, "--w_group_size", 64, "--work_dir", tmp_path / "w",
+                    "--calib_dataset", texts / f, "--calib_samples", 2, "--calib_seqlen", 64]
+        p = run(lmd_binary, *args, check=False)
+        assert p.returncode != 0 and msg in p.stderr, (f, p.stderr)

@@ -4,7 +4,9 @@
 //
 //   SMEM(T, name, dims)   static shared array, e.g. SMEM(float, red, [32]);
 //   DYN_SMEM(T, name)     T* name = the launch's dynamic shared memory (one per kernel)
-//   launch(kernel, grid, block, smem_bytes, args...)   kernel<<<grid, block, smem>>>(args...)
+//   launch(kernel, grid, block, smem_bytes, args...)   kernel<<<grid, block, smem, stream>>>(args...)
+//                         on the calling thread's current_stream() (the CUDA backend sets it
+//                         with StreamScope; default: the legacy default stream)
 //
 // Kernels must not use __shared__ or <<<>>> directly, or the shim cannot run them.
 #pragma once
@@ -25,9 +27,13 @@
   T* name = reinterpret_cast<T*>(lmd_dyn_smem_)
 
 namespace lmd::cuda {
+inline cudaStream_t& current_stream() {
+  static thread_local cudaStream_t s = nullptr;
+  return s;
+}
 template <typename... Params, typename... Args>
 void launch(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, Args&&... args) {
-  kernel<<<grid, block, smem>>>(std::forward<Args>(args)...);
+  kernel<<<grid, block, smem, current_stream()>>>(std::forward<Args>(args)...);
 }
 }  // namespace lmd::cuda
 
@@ -36,6 +42,7 @@ void launch(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, Args&
 #define LMD_CUDA_SHIM 1
 #include "kernels/cuda/shim/device.h"
 #include "kernels/cuda/shim/runtime.h"
+#include "kernels/cuda/shim/cudart.h"
 
 #define LMD_DEVICE inline
 #undef __launch_bounds__
@@ -47,6 +54,24 @@ void launch(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, Args&
 
 namespace lmd::cuda {
 using ::lmd::shim::launch;
+inline cudaStream_t& current_stream() {  // recorded only: the shim runs kernels at launch
+  static thread_local cudaStream_t s = nullptr;
+  return s;
+}
 }  // namespace lmd::cuda
 
 #endif
+
+namespace lmd::cuda {
+// Kernels launched by this thread inside the scope go to `s`.
+class StreamScope {
+ public:
+  explicit StreamScope(cudaStream_t s) : saved_(current_stream()) { current_stream() = s; }
+  ~StreamScope() { current_stream() = saved_; }
+  StreamScope(const StreamScope&) = delete;
+  StreamScope& operator=(const StreamScope&) = delete;
+
+ private:
+  cudaStream_t saved_;
+};
+}  // namespace lmd::cuda

@@ -123,13 +123,45 @@ inline WarpSlot& warp_collective(WarpOp op, unsigned mask, Site site, uint64_t v
   ThreadState& me = current_thread();
   const int lane = me.linear % kWarpSize;
   const int base = me.linear - lane;
-  const std::string where = std::string(warp_op_name(op)) + " at " + site_str(site) + " (thread " +
-                            std::to_string(me.linear) + "): ";
-  if (!(mask >> lane & 1u)) shim_fail(where + "the calling lane " + std::to_string(lane) + " is not in the mask");
+  // Built only on the error paths: this function runs once per lane per collective.
+  const auto where = [&] {
+    return std::string(warp_op_name(op)) + " at " + site_str(site) + " (thread " + std::to_string(me.linear) + "): ";
+  };
+  if (!(mask >> lane & 1u)) shim_fail(where() + "the calling lane " + std::to_string(lane) + " is not in the mask");
   if (width <= 0 || width > kWarpSize || (width & (width - 1))) {
-    shim_fail(where + "width " + std::to_string(width) + " is not a power of two <= 32");
+    shim_fail(where() + "width " + std::to_string(width) + " is not a power of two <= 32");
   }
+  BlockState::WarpCounts& wc = b.warps[base / kWarpSize];
+  // Fast path, O(1) per lane: a full mask in a full warp where no lane has returned and every
+  // waiting lane waits at a full-mask collective of the same op — nothing the checks below
+  // could object to. Anything else takes the slow path, which names the misuse.
+  const bool fast = mask == 0xffffffffu && base + kWarpSize <= b.nthreads && wc.done == 0 &&
+                    wc.waiting == wc.waiting_full && (wc.waiting_full == 0 || wc.full_op == op) &&
+                    width > 0 && width <= kWarpSize && (width & (width - 1)) == 0;
   WarpSlot& slot = me.warp;
+  if (fast) {
+    slot.op = op;
+    slot.mask = mask;
+    slot.site = site;
+    slot.value = value;
+    slot.arg = arg;
+    slot.width = width;
+    if (n_in > 0) std::memcpy(slot.in, in, sizeof(uint32_t) * n_in);
+    if (wc.waiting_full == kWarpSize - 1) {
+      complete_warp_op(b, base, mask);
+      for (int j = 0; j < kWarpSize; ++j) {
+        if (j != lane) b.threads[base + j].status = ThreadStatus::kRunnable;
+      }
+      wc.waiting = wc.waiting_full = 0;
+      return slot;
+    }
+    wc.full_op = op;
+    ++wc.waiting;
+    ++wc.waiting_full;
+    me.status = ThreadStatus::kAtWarp;
+    yield_to_scheduler();
+    return slot;
+  }
   slot.op = op;
   slot.mask = mask;
   slot.site = site;
@@ -141,18 +173,18 @@ inline WarpSlot& warp_collective(WarpOp op, unsigned mask, Site site, uint64_t v
   for (int j = 0; j < kWarpSize; ++j) {
     const bool in_mask = mask >> j & 1u;
     if (base + j >= b.nthreads) {
-      if (in_mask) shim_fail(where + "mask names lane " + std::to_string(j) + " which does not exist in this block");
+      if (in_mask) shim_fail(where() + "mask names lane " + std::to_string(j) + " which does not exist in this block");
       continue;
     }
     if (j == lane) continue;
     const ThreadState& other = b.threads[base + j];
     if (in_mask && other.status == ThreadStatus::kDone) {
-      shim_fail(where + "mask names lane " + std::to_string(j) + " which has returned");
+      shim_fail(where() + "mask names lane " + std::to_string(j) + " which has returned");
     }
     if (other.status == ThreadStatus::kAtWarp && (in_mask || (other.warp.mask >> lane & 1u)) &&
         (other.warp.op != op || other.warp.mask != mask)) {
       std::ostringstream os;
-      os << where << "mask 0x" << std::hex << mask << std::dec << ", but lane " << j << " waits at "
+      os << where() << "mask 0x" << std::hex << mask << std::dec << ", but lane " << j << " waits at "
          << warp_op_name(other.warp.op) << " " << site_str(other.warp.site) << " with mask 0x" << std::hex
          << other.warp.mask;
       shim_fail(os.str());
@@ -164,7 +196,14 @@ inline WarpSlot& warp_collective(WarpOp op, unsigned mask, Site site, uint64_t v
     for (int j = 0; j < kWarpSize; ++j) {
       if ((mask >> j & 1u) && j != lane) b.threads[base + j].status = ThreadStatus::kRunnable;
     }
+    wc.waiting -= __builtin_popcount(mask) - 1;
+    if (mask == 0xffffffffu) wc.waiting_full -= kWarpSize - 1;
     return slot;
+  }
+  ++wc.waiting;
+  if (mask == 0xffffffffu) {
+    ++wc.waiting_full;
+    wc.full_op = op;
   }
   me.status = ThreadStatus::kAtWarp;
   yield_to_scheduler();

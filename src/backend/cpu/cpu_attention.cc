@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "backend/cpu/cpu_backend.h"
+#include "backend/cpu/llamacpp_numerics.h"
 #include "common/error.h"
 #include "kernels/common/half.h"
 #include "kernels/common/kv_quant.h"
@@ -59,7 +60,11 @@ void CpuBackend::begin_step(const StepPlan& plan, const KvLayout& layout, uint8_
       const int pos = s.history_len + i;
       tok_seq_[t] = static_cast<int32_t>(si);
       tok_pos_[t] = pos;
-      for (int j = 0; j < half; ++j) {
+      if (llamacpp_) {  // llama.cpp numerics mode: ggml_rope_cache_init (no dynamic NTK in ggml)
+        llamacpp::rope_cache(pos, params_.rope_theta, params_.rot_dim, rope_cos_.data() + static_cast<size_t>(t) * half,
+                             rope_sin_.data() + static_cast<size_t>(t) * half);
+      }
+      for (int j = 0; j < half && !llamacpp_; ++j) {
         // fp32 like HF: inv_freq and the angle are float32.
         const float inv_freq = static_cast<float>(1.0 / std::pow(base, 2.0 * j / params_.rot_dim));
         const float angle = static_cast<float>(pos) * inv_freq;
@@ -84,8 +89,17 @@ void CpuBackend::begin_step(const StepPlan& plan, const KvLayout& layout, uint8_
 namespace {
 
 // Rotates one head vector x [head_dim] in place.
-inline void rope_head(float* x, const float* cs, const float* sn, int rot_dim, RopePairing pairing) {
+inline void rope_head(float* x, const float* cs, const float* sn, int rot_dim, RopePairing pairing,
+                      bool llamacpp = false) {
   const int half = rot_dim / 2;
+  if (llamacpp) {  // llama.cpp numerics mode: ggml's rotate_pairs expression for both pairings
+    const int off = pairing == RopePairing::kHalfSplit ? half : 1;
+    for (int j = 0; j < half; ++j) {
+      const int i0 = pairing == RopePairing::kHalfSplit ? j : 2 * j;
+      llamacpp::rope_pair(x[i0], x[i0 + off], cs[j], sn[j], &x[i0], &x[i0 + off]);
+    }
+    return;
+  }
   if (pairing == RopePairing::kHalfSplit) {
     for (int j = 0; j < half; ++j) {
       const float a = x[j], b = x[j + half];
@@ -164,7 +178,7 @@ void CpuBackend::rope_kv_write(int layer, float* q, float* k, const float* v, in
       const float* sn = rope_sin_.data() + t * half;
       for (int h = 0; h < params_.head_num; ++h) {
         float* x = q + t * qd + h * hd;
-        rope_head(x, cs, sn, params_.rot_dim, params_.rope_pairing);
+        rope_head(x, cs, sn, params_.rot_dim, params_.rope_pairing, llamacpp_);
         if (logn_[t] != 1.0f)
           for (int j = 0; j < hd; ++j) x[j] *= logn_[t];
       }
@@ -174,7 +188,7 @@ void CpuBackend::rope_kv_write(int layer, float* q, float* k, const float* v, in
       const int slot = pos % layout_.block_len;
       for (int h = 0; h < params_.kv_head_num; ++h) {
         float* kx = k + t * kd + h * hd;
-        rope_head(kx, cs, sn, params_.rot_dim, params_.rope_pairing);
+        rope_head(kx, cs, sn, params_.rot_dim, params_.rope_pairing, llamacpp_);
         store_kv_row(kern, layout_, block, layer, 0, h, slot, kx);
         store_kv_row(kern, layout_, block, layer, 1, h, slot, v + t * kd + h * hd);
       }
@@ -184,6 +198,10 @@ void CpuBackend::rope_kv_write(int layer, float* q, float* k, const float* v, in
 
 void CpuBackend::attention(int layer, const float* q, float* out, int n) {
   LMD_CHECK(n == static_cast<int>(tok_seq_.size())) << "attention: " << n << " tokens, step has " << tok_seq_.size();
+  if (llamacpp_) {  // llama.cpp numerics mode
+    attention_llamacpp(layer, q, out, n);
+    return;
+  }
   const Kernels& kern = kernels();
   const int hd = params_.head_dim, bl = layout_.block_len;
   const int group = params_.head_num / params_.kv_head_num;
@@ -238,6 +256,52 @@ void CpuBackend::attention(int layer, const float* q, float* out, int n) {
           kern.attn_accum(scores + static_cast<size_t>(i) * ctx_pad + b * bl, vt, valid, hd, o);
         }
       }
+    }
+  });
+}
+
+// llama.cpp numerics mode: per query head, the sequence's fp16 K and V rows 0..pos are
+// gathered from their blocks and attend_head reproduces ggml's non-flash attention.
+void CpuBackend::attention_llamacpp(int layer, const float* q, float* out, int n) {
+  LMD_CHECK(layout_.kind == KvKind::kF16) << "llama.cpp numerics: the KV cache must be f16 (as llama.cpp's default), got "
+                                          << static_cast<int>(layout_.kind);
+  const int hd = params_.head_dim, bl = layout_.block_len;
+  const int group = params_.head_num / params_.kv_head_num;
+  const int qd = params_.head_num * hd;
+  const size_t block_bytes = layout_.block_bytes();
+  int64_t max_ctx = 0;
+  for (int t = 0; t < n; ++t) max_ctx = std::max<int64_t>(max_ctx, tok_pos_[t] + 1);
+  grow_thread_scratch(static_cast<size_t>(llamacpp::attend_scratch_floats(max_ctx, hd)));
+  for (auto& kv : lc_kv_)
+    if (kv.size() < static_cast<size_t>(2 * max_ctx * hd)) kv.resize(static_cast<size_t>(2 * max_ctx * hd));
+  LMD_CHECK(hd <= 512) << "llama.cpp numerics: head_dim " << hd << " > 512";
+  // Q·K runs over llama.cpp's dimension order: its GGUF q/k rows are in adjacent-pair RoPE
+  // order, ours are half-split unless loaded with keep_gguf_rope_layout; the f16 dot sums in
+  // that order (dims[i] = our index of llama.cpp's dimension i).
+  std::vector<int> dims(hd);
+  const int half = params_.rot_dim / 2;
+  for (int i = 0; i < hd; ++i)
+    dims[i] = params_.rope_pairing == RopePairing::kHalfSplit && i < params_.rot_dim ? (i % 2 ? half + i / 2 : i / 2) : i;
+  const int64_t items = static_cast<int64_t>(n) * params_.kv_head_num;
+  parallel_chunks(items * max_ctx * hd * group, items, [&](int64_t c, int tid) {
+    const int t = static_cast<int>(c / params_.kv_head_num), h = static_cast<int>(c % params_.kv_head_num);
+    const StepSeq& s = seqs_[tok_seq_[t]];
+    const int ctx = tok_pos_[t] + 1;
+    uint16_t* kbuf = lc_kv_[tid].data();
+    uint16_t* vbuf = kbuf + static_cast<size_t>(ctx) * hd;
+    for (int p = 0; p < ctx; ++p) {
+      const uint8_t* block = kv_pool_ + static_cast<size_t>(blocks_[s.block_begin + p / bl]) * block_bytes;
+      const uint16_t* krow = reinterpret_cast<const uint16_t*>(block + layout_.row_offset(layer, 0, h, p % bl));
+      for (int i = 0; i < hd; ++i) kbuf[static_cast<size_t>(p) * hd + i] = krow[dims[i]];
+      std::memcpy(vbuf + static_cast<size_t>(p) * hd, block + layout_.row_offset(layer, 1, h, p % bl), sizeof(uint16_t) * hd);
+    }
+    float qv[512];
+    for (int g = 0; g < group; ++g) {
+      const int head = h * group + g;
+      const float* qh = q + static_cast<size_t>(t) * qd + head * hd;
+      for (int i = 0; i < hd; ++i) qv[i] = qh[dims[i]];
+      llamacpp::attend_head(qv, kbuf, vbuf, ctx, hd, hd, params_.softmax_scale, thread_scratch_[tid].data(),
+                            out + static_cast<size_t>(t) * qd + head * hd);
     }
   });
 }

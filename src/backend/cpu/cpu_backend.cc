@@ -5,6 +5,7 @@
 #include <cstring>
 #include <sys/mman.h>
 
+#include "backend/cpu/llamacpp_numerics.h"
 #include "common/error.h"
 
 namespace lmd {
@@ -18,8 +19,10 @@ namespace {
 constexpr int kMaxFused = 8;
 }  // namespace
 
-CpuBackend::CpuBackend(const CpuBackendOptions& opt) : pool_(opt.threads), exact_(opt.exact) {
+CpuBackend::CpuBackend(const CpuBackendOptions& opt)
+    : pool_(opt.threads), exact_(opt.exact), llamacpp_(opt.llamacpp_numerics) {
   thread_scratch_.resize(pool_.size());
+  if (llamacpp_) lc_kv_.resize(pool_.size());
 }
 
 // Large buffers (the KV pool) come from anonymous mmap: zeroed by the kernel and only
@@ -94,6 +97,10 @@ void CpuBackend::embedding(const BackendWeight& table, const int32_t* tokens, in
 }
 
 void CpuBackend::rms_norm(const float* x, const float* w, int n, int dim, float eps, float* out) {
+  if (llamacpp_) {  // llama.cpp numerics mode
+    for (int64_t t = 0; t < n; ++t) llamacpp::rms_norm(x + t * dim, w, dim, eps, out + t * dim);
+    return;
+  }
   const Kernels& k = kernels();
   parallel(static_cast<int64_t>(n) * dim, [&](int tid, int nt) {
     const auto [b, e] = ThreadPool::split(n, tid, nt);
@@ -103,6 +110,15 @@ void CpuBackend::rms_norm(const float* x, const float* w, int n, int dim, float 
 
 void CpuBackend::linear(const float* x, int n, const LinearOut* outs, int n_outs) {
   LMD_CHECK(n_outs > 0 && n_outs <= kMaxFused) << "linear: " << n_outs << " fused outputs (1.." << kMaxFused << ")";
+  if (llamacpp_) {  // llama.cpp numerics mode: quantised weights only, dense ones take the path below
+    bool all_quant = true;
+    for (int i = 0; i < n_outs; ++i)
+      all_quant = all_quant && static_cast<const CpuWeight*>(outs[i].weight)->kind() != CpuWeight::Kind::kDense;
+    if (all_quant) {
+      linear_llamacpp(x, n, outs, n_outs);
+      return;
+    }
+  }
   const int64_t cols = outs[0].weight->cols;
   int64_t total_rows = 0;
   bool any_quant = false;
@@ -191,12 +207,55 @@ void CpuBackend::linear(const float* x, int n, const LinearOut* outs, int n_outs
 }
 
 void CpuBackend::silu_mul(const float* g, const float* u, int n, int dim, float* out) {
+  if (llamacpp_) {  // llama.cpp numerics mode (16-lane vectors per row, as ggml_vec_swiglu_f32)
+    for (int t = 0; t < n; ++t) {
+      const int64_t o = static_cast<int64_t>(t) * dim;
+      llamacpp::swiglu(g + o, u + o, dim, out + o);
+    }
+    return;
+  }
   const Kernels& k = kernels();
   const int64_t total = static_cast<int64_t>(n) * dim;
   parallel(total, [&](int tid, int nt) {
     const auto [b, e] = ThreadPool::split(total, tid, nt, 16);
     if (e > b) k.silu_mul(g + b, u + b, e - b, out + b);
   });
+}
+
+// llama.cpp numerics mode: each token's input row is quantised once (Q8_1; its q and d are
+// also Q8_0's), then every output row is one ggml vec_dot; the residual add / bias follow
+// as separate float adds (ggml_add), as in llama.cpp's graph.
+void CpuBackend::linear_llamacpp(const float* x, int n, const LinearOut* outs, int n_outs) {
+  const int64_t cols = outs[0].weight->cols;
+  LMD_CHECK(cols % kBlock == 0) << "llama.cpp numerics: linear input of " << cols << " values is not a multiple of 32";
+  const int64_t nb = cols / kBlock;
+  lc_q_.resize(static_cast<size_t>(n * cols));
+  lc_d_.resize(static_cast<size_t>(n * nb));
+  lc_s_.resize(static_cast<size_t>(n * nb));
+  for (int64_t t = 0; t < n; ++t)
+    llamacpp::quantize_row_q8_1(x + t * cols, cols, lc_q_.data() + t * cols, lc_d_.data() + t * nb,
+                                lc_s_.data() + t * nb);
+  for (int i = 0; i < n_outs; ++i) {
+    const auto& w = *static_cast<const CpuWeight*>(outs[i].weight);
+    LMD_CHECK(w.cols == cols) << "linear: fused weights disagree on input size (" << w.cols << " vs " << cols << ")";
+    const int64_t ldy = outs[i].ldy ? outs[i].ldy : w.rows;
+    const int64_t chunk = 64, n_chunks = (w.rows + chunk - 1) / chunk;
+    parallel_chunks(static_cast<int64_t>(n) * cols * w.rows, n_chunks, [&](int64_t c, int) {
+      const int64_t r0 = c * chunk, r1 = std::min(w.rows, r0 + chunk);
+      for (int64_t t = 0; t < n; ++t) {
+        const int8_t* q = lc_q_.data() + t * cols;
+        const uint16_t* d = lc_d_.data() + t * nb;
+        float* y = outs[i].y + t * ldy;
+        for (int64_t r = r0; r < r1; ++r) {
+          float v = w.kind() == CpuWeight::Kind::kInt4
+                        ? llamacpp::vec_dot_q4_1_q8_1(w.int4(), r, q, d, lc_s_.data() + t * nb)
+                        : llamacpp::vec_dot_q8_0_q8_0(w.int8(), r, q, d);
+          if (outs[i].bias) v = v + outs[i].bias[r];
+          y[r] = outs[i].accumulate ? y[r] + v : v;
+        }
+      }
+    });
+  }
 }
 
 void CpuBackend::add(float* x, const float* y, size_t count) {

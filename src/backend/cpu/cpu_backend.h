@@ -82,6 +82,16 @@ class CpuBackend : public Backend {
   ThreadPool pool_;
   bool exact_ = false;
 
+  // --- llama.cpp numerics mode (CpuBackendOptions::llamacpp_numerics; llamacpp_numerics.h):
+  // rms_norm, linear (int4 / int8 weights), RoPE tables and rotation, attention and silu_mul
+  // take the scalar emulation of llama.cpp's float ops instead of the kernels. ---
+  bool llamacpp_ = false;
+  std::vector<int8_t> lc_q_;               // [n][cols] Q8_1 / Q8_0 codes of the linear input
+  std::vector<uint16_t> lc_d_, lc_s_;      // [n][cols/32] fp16 d and s
+  std::vector<std::vector<uint16_t>> lc_kv_;  // per thread: gathered fp16 K and V rows
+  void linear_llamacpp(const float* x, int n, const LinearOut* outs, int n_outs);
+  void attention_llamacpp(int layer, const float* q, float* out, int n);
+
   // per-thread fp32 scratch (weight rows, KV tiles, attention scores)
   std::vector<std::vector<float>> thread_scratch_;
   // quantised activations of the current linear input

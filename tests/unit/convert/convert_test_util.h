@@ -237,6 +237,8 @@ inline void expect_weights_equal(const ModelWeights& a, const ModelWeights& b, b
       cmp(x.bv, y.bv, p + "bv");
     }
     cmp(x.wo, y.wo, p + "wo");
+    ASSERT_EQ(x.bo.empty(), y.bo.empty()) << p << "o_proj bias presence";
+    if (!x.bo.empty()) cmp(x.bo, y.bo, p + "bo");
     cmp(x.w1, y.w1, p + "w1");
     cmp(x.w3, y.w3, p + "w3");
     cmp(x.w2, y.w2, p + "w2");

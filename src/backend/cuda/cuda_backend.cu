@@ -1,0 +1,498 @@
+// CudaBackend: see cuda_backend.h. Compiled by nvcc (lmdeploy_cuda_kernels) and, for the
+// tests, by g++ against the shim (tests/cuda_backend/shim_backend.cc includes this file).
+#include "backend/cuda/cuda_backend.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "kernels/cuda/decode_attention.cuh"
+#include "kernels/cuda/elementwise.cuh"
+#include "kernels/cuda/embedding.cuh"
+#include "kernels/cuda/gemv.cuh"
+#include "kernels/cuda/rms_norm.cuh"
+#include "kernels/cuda/rope_kv_write.cuh"
+#include "kernels/cuda/silu_mul.cuh"
+#include "kernels/cuda/w4a16_gemv.cuh"
+
+namespace lmd {
+namespace cuda {
+namespace {
+
+#define LMD_CUDA_OK(call)                                                                                \
+  do {                                                                                                 \
+    const cudaError_t lmd_err_ = (call);                                                               \
+    LMD_CHECK_KIND(lmd_err_ == cudaSuccess, kInternal)                                                 \
+        << "cuda backend: " #call " failed: " << cudaGetErrorString(lmd_err_);                          \
+  } while (0)
+
+size_t element_bytes(DType t) {
+  switch (t) {
+    case DType::kF32: return 4;
+    case DType::kF16:
+    case DType::kBF16: return 2;
+    default: return 0;
+  }
+}
+
+// A weight matrix on the device, in the canonical layout of model/weights.h (the kernels
+// read it as is: int4 nibbles + (scale, min), int8 + scale, or dense rows).
+class CudaWeight : public BackendWeight {
+ public:
+  void* data = nullptr;  // nibbles / int8 codes / dense elements
+  void* aux = nullptr;   // fp16 (scale, min) pairs / fp16 scales
+  ~CudaWeight() override {
+    cudaFree(data);
+    cudaFree(aux);
+  }
+};
+
+// A device buffer that grows to the largest request (contents not preserved).
+class Scratch {
+ public:
+  ~Scratch() { cudaFree(ptr_); }
+  template <typename T>
+  T* get(size_t count) {
+    const size_t bytes = std::max<size_t>(1, count) * sizeof(T);
+    if (bytes > bytes_) {
+      cudaFree(ptr_);
+      ptr_ = nullptr;
+      bytes_ = 0;
+      LMD_CUDA_OK(cudaMalloc(&ptr_, bytes));
+      bytes_ = bytes;
+    }
+    return static_cast<T*>(ptr_);
+  }
+
+ private:
+  void* ptr_ = nullptr;
+  size_t bytes_ = 0;
+};
+
+class CudaBackend : public Backend {
+ public:
+  explicit CudaBackend(const CudaBackendOptions& opt) : opt_(opt) {
+    LMD_CHECK(opt.attention_split_len > 0) << "cuda backend: attention_split_len " << opt.attention_split_len;
+    LMD_CUDA_OK(cudaSetDevice(opt.device));
+    LMD_CUDA_OK(cudaStreamCreate(&stream_));
+  }
+  ~CudaBackend() override {
+    cudaStreamSynchronize(stream_);
+    for (auto& [p, bytes] : allocs_) cudaFree(reinterpret_cast<void*>(p));
+    cudaStreamDestroy(stream_);
+  }
+
+  const char* name() const override { return "cuda"; }
+
+  // --- memory ---
+  void* alloc(size_t bytes) override {
+    void* p = nullptr;
+    const cudaError_t e = cudaMalloc(&p, bytes == 0 ? 1 : bytes);
+    LMD_CHECK_KIND(e == cudaSuccess, kResourceExhausted)
+        << "cuda backend: cannot allocate " << bytes << " bytes on device " << opt_.device << ": "
+        << cudaGetErrorString(e);
+    LMD_CUDA_OK(cudaMemsetAsync(p, 0, bytes, stream_));
+    std::lock_guard<std::mutex> lock(mu_);
+    allocs_[reinterpret_cast<uintptr_t>(p)] = bytes;
+    return p;
+  }
+  void free(void* ptr) override {
+    if (!ptr) return;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      LMD_CHECK_KIND(allocs_.erase(reinterpret_cast<uintptr_t>(ptr)) == 1, kInternal)
+          << "cuda backend: free of a pointer this backend did not allocate";
+    }
+    LMD_CUDA_OK(cudaStreamSynchronize(stream_));  // no kernel may still use it
+    LMD_CUDA_OK(cudaFree(ptr));
+  }
+  void copy_to_device(void* dst, const void* src, size_t bytes) override {
+    LMD_CUDA_OK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream_));
+    LMD_CUDA_OK(cudaStreamSynchronize(stream_));  // src may be freed when we return
+  }
+  void copy_to_host(void* dst, const void* src, size_t bytes) override {
+    LMD_CUDA_OK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream_));
+    LMD_CUDA_OK(cudaStreamSynchronize(stream_));
+  }
+  void synchronize() override { LMD_CUDA_OK(cudaStreamSynchronize(stream_)); }
+
+  bool supports_op(BackendOp op, DType weight_dtype, int group_size) const override {
+    if (op != BackendOp::kLinear && op != BackendOp::kEmbedding) return true;
+    switch (weight_dtype) {
+      case DType::kF32:
+      case DType::kF16:
+      case DType::kBF16: return true;
+      case DType::kInt4: return group_size > 0 && group_size % 2 == 0;
+      case DType::kI8: return group_size > 0;
+      default: return false;
+    }
+  }
+
+  std::unique_ptr<BackendWeight> upload_weight(const WeightTensor& w) override;
+  void begin_step(const StepPlan& plan, const KvLayout& layout, uint8_t* kv_pool,
+                  const AttentionParams& params) override;
+  void embedding(const BackendWeight& table, const int32_t* tokens, int n, float* out) override;
+  void rms_norm(const float* x, const float* w, int n, int dim, float eps, float* out) override {
+    StreamScope s(stream_);
+    // rms_norm writes x only when given a residual; here it is read-only.
+    cuda::rms_norm<float>(const_cast<float*>(x), nullptr, w, n, dim, eps, out);
+    check_launch("rms_norm");
+  }
+  void linear(const float* x, int n, const LinearOut* outs, int n_outs) override;
+  void rope_kv_write(int layer, float* q, float* k, const float* v, int n) override;
+  void attention(int layer, const float* q, float* out, int n) override;
+  void silu_mul(const float* g, const float* u, int n, int dim, float* out) override {
+    StreamScope s(stream_);
+    cuda::silu_mul<float>(g, u, static_cast<int64_t>(n) * dim, out);
+    check_launch("silu_mul");
+  }
+  void add(float* x, const float* y, size_t count) override {
+    StreamScope s(stream_);
+    cuda::add(x, y, static_cast<int64_t>(count));
+    check_launch("add");
+  }
+  void gather_rows(const float* x, const int32_t* rows, int n_rows, int dim, float* out) override {
+    if (n_rows <= 0) return;
+    for (int i = 0; i < n_rows; ++i) LMD_CHECK(rows[i] >= 0) << "gather_rows: row " << rows[i] << " < 0";
+    int32_t* d_rows = gather_rows_.get<int32_t>(n_rows);
+    LMD_CUDA_OK(cudaMemcpyAsync(d_rows, rows, sizeof(int32_t) * n_rows, cudaMemcpyHostToDevice, stream_));
+    StreamScope s(stream_);
+    cuda::gather_rows(x, d_rows, n_rows, dim, out);
+    check_launch("gather_rows");
+  }
+
+ private:
+  void check_launch(const char* what) {
+    const cudaError_t e = cudaGetLastError();
+    LMD_CHECK_KIND(e == cudaSuccess, kInternal) << "cuda backend: " << what << " kernel: " << cudaGetErrorString(e);
+  }
+  // True when [p, p + bytes) is inside memory from alloc(); false for host memory.
+  bool is_device(const void* p, size_t bytes) {
+    std::lock_guard<std::mutex> lock(mu_);
+    const uintptr_t a = reinterpret_cast<uintptr_t>(p);
+    auto it = allocs_.upper_bound(a);
+    if (it == allocs_.begin()) return false;
+    --it;
+    return a >= it->first && a + bytes <= it->first + it->second;
+  }
+  template <typename T>
+  void upload(Scratch& dst, const std::vector<T>& src) {
+    T* d = dst.get<T>(src.size());
+    if (!src.empty())
+      LMD_CUDA_OK(cudaMemcpyAsync(d, src.data(), sizeof(T) * src.size(), cudaMemcpyHostToDevice, stream_));
+  }
+
+  CudaBackendOptions opt_;
+  cudaStream_t stream_ = nullptr;
+  std::mutex mu_;
+  std::map<uintptr_t, size_t> allocs_;  // device base -> bytes
+
+  // --- step state (begin_step) ---
+  KvLayout layout_;
+  uint8_t* kv_pool_ = nullptr;
+  AttentionParams params_;
+  int step_tokens_ = 0;
+  int num_splits_ = 1;
+  bool has_logn_ = false;
+  std::vector<int32_t> h_kv_block_, h_kv_slot_, h_kv_len_, h_table_offset_, h_blocks_;
+  std::vector<float> h_cos_, h_sin_, h_logn_;
+  Scratch kv_block_, kv_slot_, kv_len_, table_offset_, blocks_, cos_, sin_, logn_;
+  Scratch part_o_, part_ml_, tokens_, gather_rows_, staged_y_;
+};
+
+std::unique_ptr<BackendWeight> CudaBackend::upload_weight(const WeightTensor& w) {
+  LMD_CHECK(w.shape.size() == 2) << "upload_weight: expected a matrix, got " << w.shape.size() << " dims";
+  auto out = std::make_unique<CudaWeight>();
+  out->rows = w.rows();
+  out->cols = w.cols();
+  out->dtype = w.dtype;
+  out->group_size = w.group_size;
+  size_t data_bytes = 0, aux_bytes = 0;
+  switch (w.dtype) {
+    case DType::kInt4:
+      LMD_CHECK(w.group_size > 0 && w.group_size % 2 == 0 && out->cols % w.group_size == 0)
+          << "int4 weight [" << out->rows << "x" << out->cols << "]: group size " << w.group_size
+          << " not supported by the CUDA backend (an even divisor of cols needed)";
+      data_bytes = static_cast<size_t>(out->rows * out->cols / 2);
+      aux_bytes = static_cast<size_t>(out->rows * (out->cols / w.group_size)) * 4;
+      break;
+    case DType::kI8:
+      LMD_CHECK(w.group_size > 0 && out->cols % w.group_size == 0)
+          << "int8 weight [" << out->rows << "x" << out->cols << "]: group size " << w.group_size
+          << " not supported by the CUDA backend (group-wise int8 needed)";
+      data_bytes = static_cast<size_t>(out->rows * out->cols);
+      aux_bytes = static_cast<size_t>(out->rows * (out->cols / w.group_size)) * 2;
+      break;
+    case DType::kF32:
+    case DType::kF16:
+    case DType::kBF16: data_bytes = static_cast<size_t>(out->rows * out->cols) * element_bytes(w.dtype); break;
+    default:
+      throw Error("upload_weight: weight dtype " + std::to_string(static_cast<int>(w.dtype)) +
+                      " not supported by the CUDA backend",
+                  Error::Kind::kUnsupported);
+  }
+  LMD_CHECK(w.data.size() >= data_bytes && w.aux.size() >= aux_bytes)
+      << "upload_weight [" << out->rows << "x" << out->cols << "]: " << w.data.size() << " data / " << w.aux.size()
+      << " aux bytes, expected " << data_bytes << " / " << aux_bytes;
+  LMD_CUDA_OK(cudaMalloc(&out->data, std::max<size_t>(1, data_bytes)));
+  LMD_CUDA_OK(cudaMemcpy(out->data, w.data.data(), data_bytes, cudaMemcpyHostToDevice));
+  if (aux_bytes > 0) {
+    LMD_CUDA_OK(cudaMalloc(&out->aux, aux_bytes));
+    LMD_CUDA_OK(cudaMemcpy(out->aux, w.aux.data(), aux_bytes, cudaMemcpyHostToDevice));
+  }
+  return out;
+}
+
+void CudaBackend::begin_step(const StepPlan& plan, const KvLayout& layout, uint8_t* kv_pool,
+                             const AttentionParams& params) {
+  layout_ = layout;
+  kv_pool_ = kv_pool;
+  params_ = params;
+  if (params_.rot_dim <= 0) params_.rot_dim = params_.head_dim;
+  if (params_.softmax_scale <= 0.0f) params_.softmax_scale = 1.0f / std::sqrt(static_cast<float>(params_.head_dim));
+  LMD_CHECK(params_.rot_dim % 2 == 0 && params_.rot_dim <= params_.head_dim)
+      << "rotary_embedding " << params_.rot_dim << " must be even and <= head dim " << params_.head_dim;
+  LMD_CHECK_KIND(params_.head_dim == 64 || params_.head_dim == 128, kUnsupported)
+      << "cuda backend: head dim " << params_.head_dim << " unsupported by the attention kernel (64 or 128)";
+  LMD_CHECK(layout.head_dim == params_.head_dim && layout.kv_head_num == params_.kv_head_num)
+      << "cuda backend: KV layout (" << layout.kv_head_num << " heads x " << layout.head_dim
+      << ") disagrees with the attention params (" << params_.kv_head_num << " x " << params_.head_dim << ")";
+
+  const int n = static_cast<int>(plan.tokens.size());
+  const int half = params_.rot_dim / 2;
+  step_tokens_ = n;
+  h_kv_block_.assign(n, -1);
+  h_kv_slot_.assign(n, 0);
+  h_kv_len_.assign(n, 0);
+  h_table_offset_.assign(n, 0);
+  h_blocks_.clear();
+  h_cos_.assign(static_cast<size_t>(n) * half, 0.0f);
+  h_sin_.assign(static_cast<size_t>(n) * half, 0.0f);
+  h_logn_.assign(n, 1.0f);
+  has_logn_ = false;
+  int max_len = 1;
+  std::vector<int32_t> pos;
+  for (const StepSequence& s : plan.seqs) {
+    LMD_CHECK(s.token_offset >= 0 && s.n_tokens >= 0 && s.token_offset + s.n_tokens <= n)
+        << "step plan: sequence " << s.seq_id << " tokens [" << s.token_offset << ", +" << s.n_tokens
+        << ") outside the step's " << n << " tokens";
+    const int64_t len = static_cast<int64_t>(s.history_len) + s.n_tokens;
+    LMD_CHECK(static_cast<int64_t>(s.block_table.size()) * layout.block_len >= len)
+        << "step plan: sequence " << s.seq_id << " has " << s.block_table.size() << " blocks for " << len
+        << " positions (block_len " << layout.block_len << ")";
+    const int32_t table_begin = static_cast<int32_t>(h_blocks_.size());
+    h_blocks_.insert(h_blocks_.end(), s.block_table.begin(), s.block_table.end());
+    pos.resize(s.n_tokens);
+    for (int i = 0; i < s.n_tokens; ++i) {
+      const int t = s.token_offset + i;
+      const int p = s.history_len + i;
+      pos[i] = p;
+      h_kv_block_[t] = s.block_table[p / layout.block_len];
+      h_kv_slot_[t] = p % layout.block_len;
+      h_kv_len_[t] = p + 1;  // attends to its own prefix
+      h_table_offset_[t] = table_begin;
+      max_len = std::max(max_len, p + 1);
+      if (params_.use_logn_attn && p + 1 > params_.max_position_embeddings) {
+        h_logn_[t] = static_cast<float>(std::log(p + 1.0) /
+                                        std::log(static_cast<double>(params_.max_position_embeddings)));
+        has_logn_ = true;
+      }
+    }
+    // Same tables as the CPU backend (fp32 inv_freq and angle, dynamic NTK per sequence).
+    if (s.n_tokens > 0)
+      rope_tables(pos.data(), s.n_tokens, params_.rot_dim, params_.rope_theta, params_.rope_scaling_factor,
+                  params_.max_position_embeddings, len, h_cos_.data() + static_cast<size_t>(s.token_offset) * half,
+                  h_sin_.data() + static_cast<size_t>(s.token_offset) * half);
+  }
+  for (int t = 0; t < n; ++t) LMD_CHECK(h_kv_block_[t] >= 0) << "step plan: token " << t << " belongs to no sequence";
+  num_splits_ = (max_len + opt_.attention_split_len - 1) / opt_.attention_split_len;
+  upload(kv_block_, h_kv_block_);
+  upload(kv_slot_, h_kv_slot_);
+  upload(kv_len_, h_kv_len_);
+  upload(table_offset_, h_table_offset_);
+  upload(blocks_, h_blocks_);
+  upload(cos_, h_cos_);
+  upload(sin_, h_sin_);
+  if (has_logn_) upload(logn_, h_logn_);
+  // The host vectors stay alive until the next begin_step; the step's kernels are queued
+  // behind these copies on the same stream.
+}
+
+void CudaBackend::embedding(const BackendWeight& table, const int32_t* tokens, int n, float* out) {
+  const auto& w = static_cast<const CudaWeight&>(table);
+  for (int t = 0; t < n; ++t)
+    LMD_CHECK(tokens[t] >= 0 && tokens[t] < w.rows)
+        << "embedding: token id " << tokens[t] << " outside the vocabulary [0, " << w.rows << ")";
+  if (n <= 0) return;
+  int32_t* d_tok = tokens_.get<int32_t>(n);
+  LMD_CUDA_OK(cudaMemcpyAsync(d_tok, tokens, sizeof(int32_t) * n, cudaMemcpyHostToDevice, stream_));
+  StreamScope s(stream_);
+  const int dim = static_cast<int>(w.cols);
+  switch (w.dtype) {
+    case DType::kF32: cuda::embedding(static_cast<const float*>(w.data), d_tok, n, dim, out); break;
+    case DType::kF16: cuda::embedding(static_cast<const __half*>(w.data), d_tok, n, dim, out); break;
+    case DType::kBF16: cuda::embedding(static_cast<const __nv_bfloat16*>(w.data), d_tok, n, dim, out); break;
+    case DType::kInt4:
+      embedding_int4(static_cast<const uint8_t*>(w.data), static_cast<const uint16_t*>(w.aux), d_tok, n, dim,
+                     w.group_size, out);
+      break;
+    case DType::kI8:
+      embedding_int8(static_cast<const int8_t*>(w.data), static_cast<const uint16_t*>(w.aux), d_tok, n, dim,
+                     w.group_size, out);
+      break;
+    default: LMD_FAIL() << "embedding: weight dtype " << static_cast<int>(w.dtype) << " unsupported";
+  }
+  check_launch("embedding");
+}
+
+void CudaBackend::linear(const float* x, int n, const LinearOut* outs, int n_outs) {
+  LMD_CHECK(n_outs > 0) << "linear: " << n_outs << " outputs";
+  const int64_t cols = outs[0].weight->cols;
+  for (int i = 0; i < n_outs; ++i)
+    LMD_CHECK(outs[i].weight->cols == cols)
+        << "linear: fused weights disagree on input size (" << outs[i].weight->cols << " vs " << cols << ")";
+  if (n <= 0) return;
+  StreamScope s(stream_);
+  for (int i = 0; i < n_outs; ++i) {
+    const auto& w = *static_cast<const CudaWeight*>(outs[i].weight);
+    const int64_t ldy = outs[i].ldy ? outs[i].ldy : w.rows;
+    const size_t y_bytes = (static_cast<size_t>(n - 1) * ldy + w.rows) * sizeof(float);
+    // A host output (the model's logits buffer) is computed into device scratch and copied back.
+    const bool staged = !is_device(outs[i].y, y_bytes);
+    float* y = outs[i].y;
+    if (staged) {
+      y = staged_y_.get<float>(y_bytes / sizeof(float));
+      if (outs[i].accumulate) LMD_CUDA_OK(cudaMemcpyAsync(y, outs[i].y, y_bytes, cudaMemcpyHostToDevice, stream_));
+    }
+    const int rows = static_cast<int>(w.rows), c = static_cast<int>(cols), ld = static_cast<int>(ldy);
+    switch (w.dtype) {
+      case DType::kInt4:
+        w4a16_gemv<float>(W4Matrix{static_cast<const uint8_t*>(w.data), static_cast<const uint16_t*>(w.aux), rows, c,
+                                   w.group_size},
+                          x, n, outs[i].bias, y, ld, outs[i].accumulate);
+        break;
+      case DType::kI8:
+        gemv_int8(Int8Matrix{static_cast<const int8_t*>(w.data), static_cast<const uint16_t*>(w.aux), rows, c,
+                             w.group_size},
+                  x, n, outs[i].bias, y, ld, outs[i].accumulate);
+        break;
+      case DType::kF32:
+        gemv(DenseMatrix<float>{static_cast<const float*>(w.data), rows, c}, x, n, outs[i].bias, y, ld,
+             outs[i].accumulate);
+        break;
+      case DType::kF16:
+        gemv(DenseMatrix<__half>{static_cast<const __half*>(w.data), rows, c}, x, n, outs[i].bias, y, ld,
+             outs[i].accumulate);
+        break;
+      case DType::kBF16:
+        gemv(DenseMatrix<__nv_bfloat16>{static_cast<const __nv_bfloat16*>(w.data), rows, c}, x, n, outs[i].bias, y,
+             ld, outs[i].accumulate);
+        break;
+      default: LMD_FAIL() << "linear: weight dtype " << static_cast<int>(w.dtype) << " unsupported";
+    }
+    check_launch("linear");
+    if (staged) {
+      LMD_CUDA_OK(cudaMemcpyAsync(outs[i].y, y, y_bytes, cudaMemcpyDeviceToHost, stream_));
+      LMD_CUDA_OK(cudaStreamSynchronize(stream_));
+    }
+  }
+}
+
+void CudaBackend::rope_kv_write(int layer, float* q, float* k, const float* v, int n) {
+  LMD_CHECK(n == step_tokens_) << "rope_kv_write: " << n << " tokens, the step has " << step_tokens_;
+  LMD_CHECK(layer >= 0 && layer < layout_.num_layer) << "rope_kv_write: layer " << layer;
+  RopeKvArgs a{};
+  a.q = q;
+  a.k = k;
+  a.v = v;
+  a.cos = cos_.get<float>(0);
+  a.sin = sin_.get<float>(0);
+  a.logn = has_logn_ ? logn_.get<float>(0) : nullptr;
+  a.kv_block = kv_block_.get<int32_t>(0);
+  a.kv_slot = kv_slot_.get<int32_t>(0);
+  a.kv_pool = kv_pool_;
+  a.kv = KvView::of(layout_);
+  a.layer = layer;
+  a.n = n;
+  a.head_num = params_.head_num;
+  a.rot_dim = params_.rot_dim;
+  a.adjacent = params_.rope_pairing == RopePairing::kAdjacent;
+  StreamScope s(stream_);
+  cuda::rope_kv_write(a);
+  check_launch("rope_kv_write");
+}
+
+void CudaBackend::attention(int layer, const float* q, float* out, int n) {
+  LMD_CHECK(n == step_tokens_) << "attention: " << n << " tokens, the step has " << step_tokens_;
+  LMD_CHECK(layer >= 0 && layer < layout_.num_layer) << "attention: layer " << layer;
+  if (n <= 0) return;
+  const size_t parts = static_cast<size_t>(n) * params_.head_num * num_splits_;
+  AttentionArgs a{};
+  a.q = q;
+  a.out = out;
+  a.kv_len = kv_len_.get<int32_t>(0);
+  a.table_offset = table_offset_.get<int32_t>(0);
+  a.blocks = blocks_.get<int32_t>(0);
+  a.kv_pool = kv_pool_;
+  a.kv = KvView::of(layout_);
+  a.layer = layer;
+  a.rows = n;
+  a.head_num = params_.head_num;
+  a.scale = params_.softmax_scale;
+  a.split_len = opt_.attention_split_len;
+  a.num_splits = num_splits_;
+  a.part_o = part_o_.get<float>(parts * params_.head_dim);
+  a.part_ml = part_ml_.get<float>(parts * 2);
+  StreamScope s(stream_);
+  decode_attention(a);
+  check_launch("attention");
+}
+
+}  // namespace
+
+std::unique_ptr<Backend> create_backend(const CudaBackendOptions& opt) { return std::make_unique<CudaBackend>(opt); }
+
+}  // namespace cuda
+
+// ---- public entry points (cuda_backend.h); under the shim they describe its one device ----
+bool cuda_backend_built() { return true; }
+
+std::vector<CudaDeviceInfo> cuda_devices(std::string* why_none) {
+  std::vector<CudaDeviceInfo> out;
+  int count = 0;
+  const cudaError_t e = cudaGetDeviceCount(&count);
+  if (e != cudaSuccess) {
+    cudaGetLastError();  // clear the sticky-free error so later calls start clean
+    if (why_none) *why_none = std::string("cudaGetDeviceCount: ") + cudaGetErrorString(e);
+    return out;
+  }
+  for (int i = 0; i < count; ++i) {
+    cudaDeviceProp p;
+    if (cudaGetDeviceProperties(&p, i) != cudaSuccess) continue;
+    CudaDeviceInfo d;
+    d.index = i;
+    d.name = p.name;
+    d.total_bytes = p.totalGlobalMem;
+    d.cc_major = p.major;
+    d.cc_minor = p.minor;
+    out.push_back(d);
+  }
+  if (out.empty() && why_none) *why_none = "no CUDA device found";
+  return out;
+}
+
+std::unique_ptr<Backend> create_cuda_backend(const CudaBackendOptions& opt) {
+  std::string why;
+  const std::vector<CudaDeviceInfo> devs = cuda_devices(&why);
+  LMD_CHECK_KIND(!devs.empty(), kUnsupported) << "CUDA backend: no CUDA device (" << why << ")";
+  LMD_CHECK_KIND(opt.device >= 0 && opt.device < static_cast<int>(devs.size()), kInvalidArgument)
+      << "CUDA backend: device " << opt.device << " does not exist (" << devs.size() << " visible)";
+  return cuda::create_backend(opt);
+}
+
+}  // namespace lmd

@@ -1,0 +1,34 @@
+// Tensor parallelism on one machine: N rank models (LlamaModel with a communicator, each
+// with its own backend, its shards of every layer and its own KV pool holding only its KV
+// heads) behind the one Model the engine drives. The engine's scheduler, block tables and
+// StepPlan are shared: block id b means "the part of block b on every rank".
+//
+// forward(plan, logits): rank 0 runs on the calling (engine) thread, ranks 1..N-1 on
+// persistent threads started here; every rank runs the whole step (the ranks meet in the
+// all-reduces after wo and w2) and writes its own vocab columns of `logits`; forward
+// returns when all ranks are done. A rank that throws aborts the communicator so the
+// others leave their collectives; forward rethrows the first error.
+//
+// Threads: each rank's CPU backend gets max(1, threads / N) threads (threads 0: all cores).
+// kv_layout() is rank 0's with kv_head_num summed over ranks (block_bytes() = a block's bytes
+// on all ranks together); kv_block() throws, since no one address holds a whole block;
+// set_observer() refuses a non-null observer (ranks see only their heads' activations).
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "model/llama.h"
+
+namespace lmd {
+
+// ranks[r]: rank r's weights (load_model_shards / convert::split_model), all with
+// config.tensor_para_size == ranks.size() >= 2. `opt.comm` must be null (the model makes its
+// own); opt.make_backend, when set, is called once per rank. The weights may be freed after.
+std::unique_ptr<LlamaModel> create_tp_model(const std::vector<ModelWeights>& ranks, const ModelRuntimeOptions& opt);
+
+// One rank: create_llama_model; several: create_tp_model.
+std::unique_ptr<LlamaModel> create_model_for_ranks(const std::vector<ModelWeights>& ranks,
+                                                   const ModelRuntimeOptions& opt);
+
+}  // namespace lmd
