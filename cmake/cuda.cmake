@@ -17,6 +17,21 @@ if(LMDEPLOY_CUDA)
   # "no device" cleanly on a machine without a driver.
   find_package(CUDAToolkit REQUIRED)
   target_link_libraries(lmdeploy_core PUBLIC lmdeploy_cuda_kernels CUDA::cudart_static)
+  # NCCL (tensor parallelism across devices, src/comm/nccl_communicator.cc, compiled by g++):
+  # the toolkit's nccl.h / libnccl when present, else that file's "built without NCCL" stub.
+  # --as-needed: only binaries that reference the NCCL communicator record libnccl.so (the
+  # shim test binaries never do).
+  find_path(LMD_NCCL_INCLUDE_DIR nccl.h HINTS ${CUDAToolkit_INCLUDE_DIRS} $ENV{NCCL_HOME}/include)
+  find_library(LMD_NCCL_LIBRARY nccl HINTS ${CUDAToolkit_LIBRARY_DIR} ${CUDAToolkit_LIBRARY_ROOT}/lib
+               $ENV{NCCL_HOME}/lib)
+  if(LMD_NCCL_INCLUDE_DIR AND LMD_NCCL_LIBRARY)
+    message(STATUS "NCCL: ${LMD_NCCL_LIBRARY}")
+    target_include_directories(lmdeploy_core SYSTEM PUBLIC ${LMD_NCCL_INCLUDE_DIR})
+    target_compile_definitions(lmdeploy_core PUBLIC LMDEPLOY_NCCL_ENABLED=1)
+    target_link_libraries(lmdeploy_core PUBLIC "-Wl,--push-state,--as-needed" ${LMD_NCCL_LIBRARY} "-Wl,--pop-state")
+  else()
+    message(STATUS "NCCL: not found (nccl.h / libnccl): --tp across CUDA devices is not built")
+  endif()
 endif()
 
 # ---- the same kernels compiled by g++ against the CUDA-on-CPU shim (kernels/cuda/shim) ----

@@ -49,7 +49,7 @@ struct BenchEngineArgs {
   std::string model, plan;
   int threads = 2, concurrency = 1, prompt = 128, completion = 128, num = 0, warmup = -1;
   int session_len = 0, max_batch_size = 0, cache_blocks = 0, quant_policy = 0, max_prefill = 8192;
-  int block_len = 64;
+  int block_len = 64, tp = 1;
   bool prefix_caching = false;
   float temperature = 0.0f;
   uint64_t seed = 1;
@@ -230,6 +230,7 @@ void run_bench_engine(const BenchEngineArgs& a) {
   cfg.max_prefill_token_num = a.max_prefill;
   cfg.enable_prefix_caching = a.prefix_caching;
   cfg.numerics = a.numerics;
+  cfg.tp = a.tp;
 
   const auto t_load = Clock::now();
   auto engine = lmd::Engine::create(a.model, cfg);
@@ -238,6 +239,7 @@ void run_bench_engine(const BenchEngineArgs& a) {
                {"isa", lmd::cpu_isa_name(lmd::cpu_isa())},
                {"threads", a.threads},
                {"numerics", a.numerics},
+               {"tp", a.tp},
                {"quant_policy", a.quant_policy},
                {"session_len", cfg.session_len},
                {"max_batch_size", cfg.max_batch_size},
@@ -312,6 +314,7 @@ LMD_REGISTER_COMMAND(97, [](CLI::App& root) {
   c->add_option("--temperature", a->temperature, "0 = greedy");
   c->add_option("--seed", a->seed, "prompts and sampling seed");
   c->add_option("--numerics", a->numerics, "fast | exact | llama.cpp");
+  c->add_option("--tp", a->tp, "tensor parallel ranks (threads are split across them)");
   c->callback([a] { run_bench_engine(*a); });
 });
 

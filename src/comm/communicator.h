@@ -1,12 +1,15 @@
 // The collective operations tensor-parallel ranks need, behind one interface so the model
 // code does not know whether its ranks are threads sharing memory (CpuCommunicator, in
-// cpu_communicator.h) or devices (NCCL: a documented TODO, docs/cuda.md).
+// cpu_communicator.h; host buffers) or CUDA devices (NcclCommunicator, in
+// nccl_communicator.h; device buffers).
 //
 // Contract (every implementation): all `size()` ranks call the same collectives in the same
 // order with the same counts; a collective returns on a rank only when every rank has
-// entered it. all_reduce_sum leaves, on every rank, the elementwise sum
-// ((x_0 + x_1) + x_2) + ... + x_{size-1} of the ranks' buffers: the summation order is
-// fixed by rank, so the result does not depend on timing and is identical on every rank.
+// entered it. all_reduce_sum leaves, on every rank, the elementwise sum of the ranks'
+// buffers, identical on every rank and independent of timing. The summation order is
+// implementation-defined but fixed: CpuCommunicator sums in rank order,
+// ((x_0 + x_1) + x_2) + ... + x_{size-1}; NCCL's ring / tree order is fixed for a given
+// topology, rank count and size but is not rank-sequential (last-bit differences vs CPU).
 #pragma once
 
 #include <cstddef>

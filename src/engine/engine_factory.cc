@@ -85,8 +85,20 @@ std::unique_ptr<Engine> Engine::create(const std::string& model_path, const Engi
     if (cfg.device == "cuda" && !use_cuda)
       throw Error("--device cuda: no CUDA device (" + why + "); use --device cpu or --device auto",
                   Error::Kind::kUnsupported);
-    LMD_CHECK_KIND(!use_cuda || cfg.tp == 1, kUnsupported)
-        << "--device cuda: --tp " << cfg.tp << " is not supported by the CUDA backend yet (use --tp 1)";
+    if (use_cuda && cfg.tp > 1) {
+      // One rank per device. The NCCL communicator exists (comm/nccl_communicator.h), but the
+      // model's tp path still sums host buffers and writes vocab-split logits on the host
+      // (llama.cc refuses a non-CPU backend with tp > 1): refuse before loading anything.
+      const size_t have = cuda_devices().size();
+      LMD_CHECK_KIND(have >= static_cast<size_t>(cfg.tp), kUnsupported)
+          << "--device " << cfg.device << " --tp " << cfg.tp << ": needs " << cfg.tp
+          << " CUDA devices (one rank per device), but " << have << " exist";
+      throw Error("--device " + cfg.device + " --tp " + std::to_string(cfg.tp) +
+                      ": tensor parallelism across CUDA devices is not wired into the model yet (the NCCL "
+                      "communicator exists, the device all-reduce path in the model does not; docs/cuda.md); "
+                      "use --tp 1 or --device cpu",
+                  Error::Kind::kUnsupported);
+    }
     if (use_cuda) LMD_LOG_INFO("device: CUDA (--device {})", cfg.device);
   }
   LMD_CHECK(cfg.cache_block_seq_len > 0) << "cache_block_seq_len must be > 0, got " << cfg.cache_block_seq_len;

@@ -1,0 +1,43 @@
+// NCCL collectives for tensor-parallel ranks that are CUDA devices of one process: rank r
+// runs on devices[r], one rank per device, each rank used from its own thread.
+//
+//   auto comms = create_nccl_communicators({0, 1});   // ncclCommInitAll, one per device
+//   // rank r's thread, after its compute stream is synchronized:
+//   comms[r]->all_reduce_sum(dev_ptr, n);              // every rank, same n
+//
+// all_reduce_sum: ncclAllReduce(ncclFloat, ncclSum) in place on device memory, on the
+// communicator's own stream (created on the rank's device), then a synchronize of that
+// stream. The caller must have finished writing `data` (llama.cc synchronizes its backend
+// before every collective). barrier: a one-element all-reduce on a device scratch float.
+//
+// Summation order: NCCL picks a ring or tree algorithm from the topology and rank count; for
+// a given machine, rank count and message size the order is fixed (the same inputs give the
+// same bits, run after run), but it is NOT the rank-sequential (x_0 + x_1) + x_2 ... of
+// CpuCommGroup, so CUDA tp results may differ from CPU tp results in the last bits.
+//
+// Built only when cmake finds nccl.h and libnccl next to the CUDA toolkit
+// (LMDEPLOY_NCCL_ENABLED, cmake/cuda.cmake); otherwise every entry point throws a clear
+// "built without NCCL" lmd::Error. The CUDA-on-CPU shim does not cover NCCL: none of this
+// runs on a machine without GPUs (docs/cuda.md).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "comm/communicator.h"
+
+namespace lmd {
+
+// True when this binary links NCCL.
+bool nccl_built();
+// The linked NCCL library's version ("2.28.9"), from ncclGetVersion; throws when not built.
+std::string nccl_version();
+
+// One communicator per entry of `devices` (rank r on CUDA device devices[r]; the devices must
+// be distinct and exist). Throws lmd::Error (kUnsupported) naming how many devices exist when
+// there are too few, and naming the NCCL call and ncclGetErrorString on an NCCL failure.
+// The communicators share nothing host-side: rank r's is used only by rank r's thread.
+std::vector<std::unique_ptr<Communicator>> create_nccl_communicators(const std::vector<int>& devices);
+
+}  // namespace lmd
