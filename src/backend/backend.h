@@ -8,11 +8,13 @@
 // StepPlan once (positions, block tables, RoPE tables) for the position-aware ops.
 #pragma once
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 
 #include "common/dtype.h"
+#include "common/error.h"
 #include "engine/step_plan.h"
 #include "kv/kv_layout.h"
 #include "model/model_config.h"
@@ -52,6 +54,16 @@ struct AttentionParams {
   bool use_logn_attn = false;         // q *= log(pos+1)/log(max_position) beyond max_position
   float softmax_scale = 0.0f;         // 0: 1/sqrt(head_dim)
 };
+
+// The defaults filled in (rot_dim 0 = head_dim, softmax_scale 0 = 1/sqrt(head_dim)) and
+// checked: what every backend's begin_step works with.
+inline AttentionParams resolve_attention_params(AttentionParams p) {
+  if (p.rot_dim <= 0) p.rot_dim = p.head_dim;
+  if (p.softmax_scale <= 0.0f) p.softmax_scale = 1.0f / std::sqrt(static_cast<float>(p.head_dim));
+  LMD_CHECK(p.rot_dim % 2 == 0 && p.rot_dim <= p.head_dim)
+      << "rotary_embedding " << p.rot_dim << " must be even and <= head dim " << p.head_dim;
+  return p;
+}
 
 // One linear in a fused group: y[t, :] (+)= W x[t, :] (+ bias), for t < n.
 struct LinearOut {

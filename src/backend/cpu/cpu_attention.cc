@@ -20,11 +20,7 @@ void CpuBackend::begin_step(const StepPlan& plan, const KvLayout& layout, uint8_
                             const AttentionParams& params) {
   layout_ = layout;
   kv_pool_ = kv_pool;
-  params_ = params;
-  if (params_.rot_dim <= 0) params_.rot_dim = params_.head_dim;
-  if (params_.softmax_scale <= 0.0f) params_.softmax_scale = 1.0f / std::sqrt(static_cast<float>(params_.head_dim));
-  LMD_CHECK(params_.rot_dim % 2 == 0 && params_.rot_dim <= params_.head_dim)
-      << "rotary_embedding " << params_.rot_dim << " must be even and <= head dim " << params_.head_dim;
+  params_ = resolve_attention_params(params);
 
   const int n = static_cast<int>(plan.tokens.size());
   const int half = params_.rot_dim / 2;

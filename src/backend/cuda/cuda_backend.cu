@@ -252,11 +252,7 @@ void CudaBackend::begin_step(const StepPlan& plan, const KvLayout& layout, uint8
                              const AttentionParams& params) {
   layout_ = layout;
   kv_pool_ = kv_pool;
-  params_ = params;
-  if (params_.rot_dim <= 0) params_.rot_dim = params_.head_dim;
-  if (params_.softmax_scale <= 0.0f) params_.softmax_scale = 1.0f / std::sqrt(static_cast<float>(params_.head_dim));
-  LMD_CHECK(params_.rot_dim % 2 == 0 && params_.rot_dim <= params_.head_dim)
-      << "rotary_embedding " << params_.rot_dim << " must be even and <= head dim " << params_.head_dim;
+  params_ = resolve_attention_params(params);
   LMD_CHECK_KIND(params_.head_dim == 64 || params_.head_dim == 128, kUnsupported)
       << "cuda backend: head dim " << params_.head_dim << " unsupported by the attention kernel (64 or 128)";
   LMD_CHECK(layout.head_dim == params_.head_dim && layout.kv_head_num == params_.kv_head_num)
