@@ -30,6 +30,10 @@ struct EngineConfig {
   float cache_max_entry_count = 0.5f;  // < 1: fraction of available memory; >= 1: blocks
   int cache_block_seq_len = 64;      // tokens per KV block
   int max_prefill_token_num = 8192;  // prefill tokens per step (longer prompts are chunked)
+  // Prefill tokens per step while other sequences are decoding (0: max_prefill_token_num):
+  // a long prompt is then prefilled in chunks beside the decoding rows instead of stalling
+  // them for one long step (on a CPU, 8192 prefill tokens are seconds).
+  int max_prefill_token_num_decoding = 512;
   int quant_policy = -1;             // KV cache: -1 the model's (config.ini), 0 fp16, 4 / 8 int8, 16 int4
   bool enable_prefix_caching = false;
   int threads = 0;                   // 0: all cores

@@ -49,6 +49,7 @@ struct BenchEngineArgs {
   std::string model, plan;
   int threads = 2, concurrency = 1, prompt = 128, completion = 128, num = 0, warmup = -1;
   int session_len = 0, max_batch_size = 0, cache_blocks = 0, quant_policy = 0, max_prefill = 8192;
+  int max_prefill_decoding = 512;
   int block_len = 64, tp = 1;
   bool prefix_caching = false;
   float temperature = 0.0f;
@@ -228,6 +229,7 @@ void run_bench_engine(const BenchEngineArgs& a) {
   cfg.cache_max_entry_count = static_cast<float>(a.cache_blocks > 0 ? a.cache_blocks : blocks + max_conc);
   cfg.quant_policy = a.quant_policy;
   cfg.max_prefill_token_num = a.max_prefill;
+  cfg.max_prefill_token_num_decoding = a.max_prefill_decoding;
   cfg.enable_prefix_caching = a.prefix_caching;
   cfg.numerics = a.numerics;
   cfg.tp = a.tp;
@@ -310,6 +312,8 @@ LMD_REGISTER_COMMAND(97, [](CLI::App& root) {
   c->add_option(flag("quant_policy"), a->quant_policy,
                 "KV cache quantisation (EngineConfig::quant_policy; 0 = fp16)");
   c->add_option(flag("max_prefill_token_num"), a->max_prefill, "prefill tokens per step");
+  c->add_option(flag("max_prefill_token_num_decoding"), a->max_prefill_decoding,
+                "prefill tokens per step while others decode (0 = max_prefill_token_num)");
   c->add_flag(flag("enable_prefix_caching"), a->prefix_caching, "prefix caching");
   c->add_option("--temperature", a->temperature, "0 = greedy");
   c->add_option("--seed", a->seed, "prompts and sampling seed");

@@ -46,6 +46,10 @@ void add_engine_flags(CLI::App* cmd, const std::shared_ptr<EngineOptions>& o) {
   cmd->add_flag(flag("enable_prefix_caching"), o->engine.enable_prefix_caching, "reuse KV of shared prefixes");
   cmd->add_option(flag("max_prefill_token_num"), o->engine.max_prefill_token_num, "prefill tokens per step")
       ->capture_default_str();
+  cmd->add_option(flag("max_prefill_token_num_decoding"), o->engine.max_prefill_token_num_decoding,
+                  "prefill tokens per step while other requests decode (0 = max_prefill_token_num)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   cmd->add_option(flag("threads"), o->engine.threads, "CPU threads (0 = all cores)")->capture_default_str();
   cmd->add_option(flag("numerics"), o->engine.numerics,
                   "fast | exact (fp32 activations) | llama.cpp (its CPU float ops, slow)")

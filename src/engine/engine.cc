@@ -30,6 +30,8 @@ EngineImpl::EngineImpl(std::unique_ptr<Model> model, std::unique_ptr<TextCodec> 
   cfg_.session_len = pick(cfg.session_len, mc.session_len);
   cfg_.max_batch_size = pick(cfg.max_batch_size, mc.max_batch_size);
   cfg_.max_prefill_token_num = pick(cfg.max_prefill_token_num, mc.max_prefill_token_num);
+  LMD_CHECK(cfg_.max_prefill_token_num_decoding >= 0)
+      << "max_prefill_token_num_decoding must be >= 0, got " << cfg_.max_prefill_token_num_decoding;
   LMD_CHECK(cfg_.session_len > 1) << "session_len must be > 1, got " << cfg_.session_len;
   LMD_CHECK(cfg_.max_batch_size > 0) << "max_batch_size must be > 0, got " << cfg_.max_batch_size;
   LMD_CHECK(cfg_.max_prefill_token_num > 0) << "max_prefill_token_num must be > 0, got "

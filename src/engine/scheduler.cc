@@ -4,8 +4,10 @@
 //      youngest running sequence is preempted (blocks released to CACHED, tokens kept,
 //      recomputed when readmitted) until the older one fits;
 //   2. waiting requests, oldest first, are admitted while the batch has room and the
-//      step's prefill budget (max_prefill_token_num) lasts. Admission never preempts, so
-//      the oldest sequence always progresses.
+//      step's prefill budget lasts. Admission never preempts, so the oldest sequence always
+//      progresses.
+// The prefill budget is max_prefill_token_num, or max_prefill_token_num_decoding when a
+// running sequence decodes this step, so a long prompt does not stall the decoding rows.
 // A sequence that cannot fit even alone in the whole pool fails with an error naming the
 // sizes (never a silent truncation).
 #include <algorithm>
@@ -42,6 +44,13 @@ bool EngineImpl::admit(ActiveRequest* r) {
 
 void EngineImpl::schedule(StepPlan* plan, std::vector<ActiveRequest*>* planned) {
   int budget = cfg_.max_prefill_token_num;
+  if (cfg_.max_prefill_token_num_decoding > 0) {
+    const bool decoding = std::any_of(running_.begin(), running_.end(), [](const ActiveRequest* r) {
+      const Sequence& seq = r->session->seq;
+      return static_cast<int>(seq.tokens.size()) - seq.kv_len == 1;
+    });
+    if (decoding) budget = std::min(budget, cfg_.max_prefill_token_num_decoding);
+  }
   std::vector<std::pair<ActiveRequest*, int>> chosen;  // request, tokens this step
 
   // 1. running, oldest first

@@ -107,6 +107,40 @@ TEST(EngineTest, BatchingInvarianceGreedy) {
   EXPECT_GT(engine->stats().steps, 0);
 }
 
+// A long prompt arriving while another request decodes is prefilled in chunks of
+// max_prefill_token_num_decoding beside the decoding row (the decoder is never stalled by
+// a long step); with the cap off (0) it goes in one step of max_prefill_token_num.
+TEST(EngineTest, LongPromptDoesNotStallDecoding) {
+  for (const int cap : {100, 0}) {
+    auto model = std::make_unique<MockModel>(512, 16, 8192);
+    model->set_script({5, 6, 7});  // never eos: the decoder runs to max_new_tokens
+    MockModel* mock = model.get();
+    EngineConfig cfg;
+    cfg.max_prefill_token_num = 4096;
+    cfg.max_prefill_token_num_decoding = cap;
+    auto engine = Engine::create(std::move(model), std::make_unique<MockCodec>(), cfg);
+    auto decoder = engine->submit(greedy_request({2, 3, 4}, 3000));
+    wait_stats(*engine, [](const EngineStats& st) { return st.steps >= 3; });
+    std::mt19937 rng(3);
+    const auto prompt = random_prompt(rng, 1500, 1500);
+    auto out = engine->submit(greedy_request(prompt, 4))->collect();
+    const auto dec = decoder->collect();
+    EXPECT_EQ(out.token_ids.size(), 4u);
+    EXPECT_EQ(dec.token_ids.size(), 3000u);
+    int max_prefill_beside_decode = 0, prefill_steps = 0;
+    for (const auto& st : mock->step_shapes()) {
+      if (st.decode_rows > 0) max_prefill_beside_decode = std::max(max_prefill_beside_decode, st.prefill_tokens);
+      if (st.prefill_tokens > 0) ++prefill_steps;
+    }
+    if (cap > 0) {
+      EXPECT_EQ(max_prefill_beside_decode, cap);
+      EXPECT_GE(prefill_steps, 1500 / cap);
+    } else {
+      EXPECT_EQ(max_prefill_beside_decode, 1500);
+    }
+  }
+}
+
 TEST(EngineTest, SeededSamplingIsBatchInvariant) {
   std::mt19937 rng(3);
   auto prompt = random_prompt(rng, 10, 30);

@@ -78,7 +78,20 @@ class MockModel : public Model {
   }
   int32_t kv_num_blocks() const override { return num_blocks_; }
 
+  // Per step: (rows of one token whose sequence has history = decode rows, tokens of the
+  // sequences with more than one token = prefill tokens). Read after the engine is idle.
+  struct StepShape {
+    int decode_rows = 0, prefill_tokens = 0;
+  };
+  const std::vector<StepShape>& step_shapes() const { return shapes_; }
+
   void forward(const StepPlan& plan, float* logits) override {
+    StepShape shape;
+    for (const StepSequence& s : plan.seqs) {
+      if (s.n_tokens == 1 && s.history_len > 0) ++shape.decode_rows;
+      if (s.n_tokens > 1) shape.prefill_tokens += s.n_tokens;
+    }
+    shapes_.push_back(shape);
     int row = 0;
     for (const StepSequence& s : plan.seqs) {
       for (int j = 0; j < s.n_tokens; ++j) {
@@ -119,6 +132,7 @@ class MockModel : public Model {
   int num_blocks_ = 0;
   std::vector<int32_t> script_;
   int64_t tokens_computed_ = 0;
+  std::vector<StepShape> shapes_;
 };
 
 // Token t renders as kPieces[t] (ids 0, 1 are special and render as nothing).
