@@ -105,6 +105,7 @@ void bind_configs(py::module_& m) {
       .def_readwrite("cache_max_entry_count", &EngineConfig::cache_max_entry_count)
       .def_readwrite("cache_block_seq_len", &EngineConfig::cache_block_seq_len)
       .def_readwrite("max_prefill_token_num", &EngineConfig::max_prefill_token_num)
+      .def_readwrite("max_prefill_token_num_decoding", &EngineConfig::max_prefill_token_num_decoding)
       .def_readwrite("quant_policy", &EngineConfig::quant_policy)
       .def_readwrite("enable_prefix_caching", &EngineConfig::enable_prefix_caching)
       .def_readwrite("threads", &EngineConfig::threads)

@@ -86,7 +86,8 @@ class GenerationConfig:
 
 @dataclass
 class TurbomindEngineConfig:
-    """Engine options (lmdeploy's TurbomindEngineConfig); 0 means the model's value."""
+    """Engine options (lmdeploy's TurbomindEngineConfig); 0 means the model's value
+    (quant_policy: -1 = the workspace's config.ini, as the CLI without --quant-policy)."""
 
     model_name: Optional[str] = None
     session_len: int = 0
@@ -94,7 +95,8 @@ class TurbomindEngineConfig:
     cache_max_entry_count: float = 0.5
     cache_block_seq_len: int = 64
     max_prefill_token_num: int = 8192
-    quant_policy: int = 0
+    quant_policy: int = -1
+    max_prefill_token_num_decoding: int = 512
     enable_prefix_caching: bool = False
     threads: int = 0
     tp: int = 1

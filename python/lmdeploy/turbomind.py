@@ -27,13 +27,14 @@ ENGINE_OPTIONS = {
     "cache_max_entry_count": "float",
     "cache_block_seq_len": "int",
     "max_prefill_token_num": "int",
+    "max_prefill_token_num_decoding": "int",
     "quant_policy": "int",
     "enable_prefix_caching": "bool",
     "threads": "int",
     "tp": "int",
     "device": "str",
 }
-_NON_NEGATIVE = ("session_len", "max_batch_size", "max_prefill_token_num", "threads")
+_NON_NEGATIVE = ("session_len", "max_batch_size", "max_prefill_token_num", "max_prefill_token_num_decoding", "threads")
 
 
 def engine_config(model_name: Optional[str], options: dict) -> "_tm.EngineConfig":

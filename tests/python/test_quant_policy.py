@@ -90,3 +90,27 @@ def test_unknown_flag_value(lmd_binary, tiny_ws, tmp_path, cmd):
     assert p.returncode != 0
     assert "quant_policy '3'" in p.stderr and "int8" in p.stderr and "int4" in p.stderr, p.stderr
     assert "\n" not in p.stderr.strip(), "errors are one line"
+
+
+def test_python_api_default_reads_config_ini(lmd_binary, tiny_ws, tmp_path):
+    """TurbomindEngineConfig / from_pretrained without quant_policy use config.ini (as the CLI
+    does without --quant-policy); quant_policy=0 overrides it. Seen in the KV block size."""
+    import os
+    import sys
+    from pathlib import Path
+    pydir = Path(os.environ.get("LMD_PYTHON_DIR") or Path(lmd_binary).resolve().parent.parent / "python")
+    assert list((pydir / "lmdeploy").glob("_turbomind*.so")), f"no Python bindings in {pydir} (-DLMDEPLOY_PYTHON=ON)"
+    ws = with_policy(tiny_ws, tmp_path, "int4")
+    script = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import lmdeploy\n"
+        "from lmdeploy.messages import TurbomindEngineConfig as C\n"
+        "d = lmdeploy.pipeline(sys.argv[2], backend_config=C(cache_max_entry_count=8)).stats().kv_block_bytes\n"
+        "o = lmdeploy.pipeline(sys.argv[2], backend_config=C(cache_max_entry_count=8, quant_policy=0))"
+        ".stats().kv_block_bytes\n"
+        "print(C().quant_policy, d, o)\n")
+    p = subprocess.run([sys.executable, "-c", script, str(pydir), str(ws)], capture_output=True, text=True,
+                       timeout=300)
+    assert p.returncode == 0, p.stderr
+    default_policy, int4_bytes, fp16_bytes = map(int, p.stdout.split()[-3:])
+    assert default_policy == -1
+    assert int4_bytes < fp16_bytes, p.stdout  # int4 codes + per-row params vs fp16
