@@ -17,6 +17,10 @@ if(LMDEPLOY_CUDA)
   # "no device" cleanly on a machine without a driver.
   find_package(CUDAToolkit REQUIRED)
   target_link_libraries(lmdeploy_core PUBLIC lmdeploy_cuda_kernels CUDA::cudart_static)
+  # cuBLAS: dense fp16 / bf16 GEMMs of prefill-sized steps (kernels/cuda/dense_gemm.cuh). Shared
+  # library: a binary built with CUDA needs libcublas.so at run time (the shim tests use the
+  # scalar twin kernels/cuda/shim/cublas.h and never call it).
+  target_link_libraries(lmdeploy_cuda_kernels PUBLIC CUDA::cublas)
   # NCCL (tensor parallelism across devices, src/comm/nccl_communicator.cc, compiled by g++):
   # the toolkit's nccl.h / libnccl when present, else that file's "built without NCCL" stub.
   # --as-needed: only binaries that reference the NCCL communicator record libnccl.so (the

@@ -14,6 +14,17 @@
 //   qs: int8 [rows][cols_padded];  d: fp16 [rows][nblk].  w = q * d.
 // Padding columns (cols..cols_padded) have q = 0, d = 0, m = 0.
 //
+// PackLayout::kRows16 (the AVX-512 batched GEMM's layout; chosen at load by the backend when
+// the AVX-512 table is active, replacing kRows, so there is one copy): rows are padded to a
+// multiple of 16 (padding rows all zero) and stored in groups of 16 so that one 64-byte
+// vector holds 16 rows x 4 consecutive columns of one block (vpdpbusd lane i = row i):
+//   int4 qs: [rows16/16][nblk][4 steps k][16 rows i][4 bytes j]; the low nibble is column
+//            32b + 4k + j, the high nibble column 32b + 16 + 4k + j (256 bytes per block);
+//   int8 qs: [rows16/16][nblk][8 steps k][16 rows i][4 bytes j] = column 32b + 4k + j;
+//   d, m:    fp16 [rows16/16][nblk][16 rows].
+// q4_pos / q8_pos / scale_pos below give the position of (r, c) in either layout; every
+// kernel table accepts both layouts (the scalar and AVX2 ones read kRows16 through them).
+//
 // Quantised activations (QuantActs, the fast path; as llama.cpp's Q8_1): per row, per
 // 32-block: d = absmax / 127, q = rint(x / d) (round-half-even, via x * (1/d)), s = d * Σq.
 #pragma once
@@ -27,20 +38,61 @@ namespace lmd::cpu {
 constexpr int kBlock = 32;      // values per quantisation block
 constexpr int kSuperBlock = 64;  // columns are padded to a multiple of this
 
+constexpr int kRowGroup = 16;  // rows per group in PackLayout::kRows16
+
 inline int64_t pad_cols(int64_t cols) { return (cols + kSuperBlock - 1) / kSuperBlock * kSuperBlock; }
+
+enum class PackLayout : uint8_t { kRows = 0, kRows16 = 1 };
+
+// Rows allocated for a layout (kRows16 pads to whole 16-row groups).
+inline int64_t packed_rows(PackLayout l, int64_t rows) {
+  return l == PackLayout::kRows ? rows : (rows + kRowGroup - 1) / kRowGroup * kRowGroup;
+}
 
 struct PackedInt4 {
   int64_t rows = 0, cols = 0, cols_padded = 0;
   const uint8_t* qs = nullptr;
   const uint16_t* d = nullptr;
   const uint16_t* m = nullptr;
+  PackLayout layout = PackLayout::kRows;
 };
 
 struct PackedInt8 {
   int64_t rows = 0, cols = 0, cols_padded = 0;
   const int8_t* qs = nullptr;
   const uint16_t* d = nullptr;
+  PackLayout layout = PackLayout::kRows;
 };
+
+// Index into d / m of block b of row r.
+inline int64_t scale_pos(PackLayout l, int64_t cols_padded, int64_t r, int64_t b) {
+  const int64_t nblk = cols_padded / kBlock;
+  if (l == PackLayout::kRows) return r * nblk + b;
+  return ((r / kRowGroup) * nblk + b) * kRowGroup + r % kRowGroup;
+}
+// Byte index into qs of element (r, c) of an int4 matrix; *shift = 0 (low nibble) or 4.
+inline int64_t q4_pos(PackLayout l, int64_t cols_padded, int64_t r, int64_t c, int* shift) {
+  if (l == PackLayout::kRows) {
+    const int64_t j = c % kSuperBlock;
+    *shift = j < 32 ? 0 : 4;
+    return r * (cols_padded / 2) + (c / kSuperBlock) * 32 + (j & 31);
+  }
+  const int64_t nblk = cols_padded / kBlock, b = c / kBlock, j = c % kBlock;
+  *shift = j < 16 ? 0 : 4;
+  const int64_t jj = j % 16;
+  return (((r / kRowGroup) * nblk + b) * 4 + jj / 4) * 64 + (r % kRowGroup) * 4 + jj % 4;
+}
+inline int q4_code(const PackedInt4& w, int64_t r, int64_t c) {
+  int shift = 0;
+  const int64_t p = q4_pos(w.layout, w.cols_padded, r, c, &shift);
+  return (w.qs[p] >> shift) & 15;
+}
+// Index into qs of element (r, c) of an int8 matrix.
+inline int64_t q8_pos(PackLayout l, int64_t cols_padded, int64_t r, int64_t c) {
+  if (l == PackLayout::kRows) return r * cols_padded + c;
+  const int64_t nblk = cols_padded / kBlock, b = c / kBlock, j = c % kBlock;
+  return (((r / kRowGroup) * nblk + b) * 8 + j / 4) * 64 + (r % kRowGroup) * 4 + j % 4;
+}
 
 // n rows of quantised activations: q [n][cols_padded], d and s [n][cols_padded/32].
 struct QuantActs {
@@ -68,6 +120,14 @@ struct Kernels {
   void (*attn_scores)(const float* q, const float* k, int64_t rows, int64_t dim, float scale, float* out);
   // out += Σ_i p[i] * v[i*dim ..].
   void (*attn_accum)(const float* p, const float* v, int64_t rows, int64_t dim, float* out);
+  // fp16 K / V read in place (the KV cache's kF16 rows), converted in registers; nq queries
+  // share each converted row. q: [nq][dim]; k, v: fp16 [rows][dim].
+  // out[i * ldo + r] = scale * dot(q + i*dim, k + r*dim) for i < nq, r < rows.
+  void (*attn_scores_f16)(const float* q, int64_t nq, const uint16_t* k, int64_t rows, int64_t dim, float scale,
+                          float* out, int64_t ldo);
+  // out[i*dim + j] += Σ_r p[i * ldp + r] * v[r*dim + j] for i < np.
+  void (*attn_accum_f16)(const float* p, int64_t ldp, int64_t np, const uint16_t* v, int64_t rows, int64_t dim,
+                         float* out);
   // out = x / sqrt(mean(x^2) + eps) * w
   void (*rms_norm)(const float* x, const float* w, int64_t n, float eps, float* out);
   // out = silu(g) * u

@@ -97,6 +97,95 @@ void q4_rows(const PackedInt4& w, int64_t r0, int64_t r1, const QuantActs& x, in
   }
 }
 
+// ---- PackLayout::kRows16 (cpu_kernels.h) on AVX2: each 64-byte step vector is two ymm of
+// 8 rows x 4 bytes; one half-group (8 rows) x T tokens per call. The token's 4 activation
+// bytes are broadcast; int4: maddubs gives 16-bit pair sums (|.| <= 2*15*127), and the 8
+// steps of a block add in int16 (<= 30480, exact) before one madd to int32; int8: the
+// sign trick (|w| x sign(x, w), pair sums <= 2*128*127) + madd per step. Then per block
+// and token one cvt + one FMA with d_w[8] * d_x (+ one FMA with m_w[8] * s_x for int4).
+template <bool kInt4, int T>
+void half8_kernel(const uint8_t* gq, const uint16_t* gd, const uint16_t* gm, int64_t nblk, int h, const QuantActs& x,
+                  int64_t t0, float* out) {
+  const int64_t cp = x.cols_padded;
+  const int8_t* xq = x.q + t0 * cp;
+  const float* xd = x.d + t0 * nblk;
+  const float* xs = x.s + t0 * nblk;
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256 acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
+  auto bcast = [&](int t, int64_t off) {
+    int32_t v;
+    __builtin_memcpy(&v, xq + t * cp + off, 4);
+    return _mm256_set1_epi32(v);
+  };
+  for (int64_t b = 0; b < nblk; ++b) {
+    const int64_t xo = b * kBlock;
+    __m256i ia[T];
+    if constexpr (kInt4) {
+      const uint8_t* p = gq + b * 256 + 32 * h;
+      const __m256i low = _mm256_set1_epi8(0x0f);
+      __m256i s16[T];
+      for (int t = 0; t < T; ++t) s16[t] = _mm256_setzero_si256();
+      for (int k = 0; k < 4; ++k) {
+        const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 64 * k));
+        const __m256i lo = _mm256_and_si256(v, low), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
+        for (int t = 0; t < T; ++t) s16[t] = _mm256_add_epi16(s16[t], _mm256_maddubs_epi16(lo, bcast(t, xo + 4 * k)));
+        for (int t = 0; t < T; ++t)
+          s16[t] = _mm256_add_epi16(s16[t], _mm256_maddubs_epi16(hi, bcast(t, xo + 16 + 4 * k)));
+      }
+      for (int t = 0; t < T; ++t) ia[t] = _mm256_madd_epi16(s16[t], ones);
+    } else {
+      const uint8_t* p = gq + b * 512 + 32 * h;
+      for (int t = 0; t < T; ++t) ia[t] = _mm256_setzero_si256();
+      for (int k = 0; k < 8; ++k) {
+        const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 64 * k));
+        const __m256i wabs = _mm256_sign_epi8(w, w);
+        for (int t = 0; t < T; ++t)
+          ia[t] = _mm256_add_epi32(
+              ia[t], _mm256_madd_epi16(_mm256_maddubs_epi16(wabs, _mm256_sign_epi8(bcast(t, xo + 4 * k), w)), ones));
+      }
+    }
+    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(gd + b * kRowGroup + 8 * h)));
+    for (int t = 0; t < T; ++t)
+      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ia[t]), _mm256_mul_ps(dw, _mm256_set1_ps(xd[t * nblk + b])), acc[t]);
+    if constexpr (kInt4) {
+      const __m256 mw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(gm + b * kRowGroup + 8 * h)));
+      for (int t = 0; t < T; ++t) acc[t] = _mm256_fmadd_ps(mw, _mm256_set1_ps(xs[t * nblk + b]), acc[t]);
+    }
+  }
+  for (int t = 0; t < T; ++t) _mm256_storeu_ps(out + 8 * t, acc[t]);
+}
+
+constexpr int kTokTile16 = 4;
+
+// Rows [r0, r1) of a kRows16 matrix, by half-groups of 8 rows; rows outside are not written.
+template <bool kInt4>
+void gemm_rows16(const uint8_t* qs, const uint16_t* d, const uint16_t* m, int64_t cols_padded, int64_t r0, int64_t r1,
+                 const QuantActs& x, float* y, int64_t ldy) {
+  const int64_t nblk = cols_padded / kBlock;
+  const int64_t gbytes = nblk * (kInt4 ? 256 : 512), gscales = nblk * kRowGroup;
+  float tmp[kTokTile16 * 8];
+  for (int64_t hg = r0 / 8; hg * 8 < r1; ++hg) {
+    const int64_t g = hg / 2, row0 = hg * 8;
+    const int h = static_cast<int>(hg % 2);
+    const int64_t lo = r0 > row0 ? r0 - row0 : 0, hi = r1 - row0 < 8 ? r1 - row0 : 8;
+    const uint8_t* gq = qs + g * gbytes;
+    const uint16_t* gd = d + g * gscales;
+    const uint16_t* gm = kInt4 ? m + g * gscales : nullptr;
+    for (int64_t t = 0; t < x.n; t += kTokTile16) {
+      const int64_t nt = x.n - t < kTokTile16 ? x.n - t : kTokTile16;
+      switch (nt) {
+        case 4: half8_kernel<kInt4, 4>(gq, gd, gm, nblk, h, x, t, tmp); break;
+        case 3: half8_kernel<kInt4, 3>(gq, gd, gm, nblk, h, x, t, tmp); break;
+        case 2: half8_kernel<kInt4, 2>(gq, gd, gm, nblk, h, x, t, tmp); break;
+        default: half8_kernel<kInt4, 1>(gq, gd, gm, nblk, h, x, t, tmp); break;
+      }
+      for (int64_t i = 0; i < nt; ++i)
+        for (int64_t r = lo; r < hi; ++r) y[(t + i) * ldy + row0 + r] = tmp[8 * i + r];
+    }
+  }
+}
+
 template <typename RowsFn>
 void by_token_groups(int64_t n, RowsFn&& fn) {
   int64_t t = 0;
@@ -108,6 +197,10 @@ void by_token_groups(int64_t n, RowsFn&& fn) {
 constexpr int64_t kRowTile = 16;
 
 void gemm_q4_q8(const PackedInt4& w, int64_t r0, int64_t r1, const QuantActs& x, float* y, int64_t ldy) {
+  if (w.layout == PackLayout::kRows16) {
+    gemm_rows16<true>(w.qs, w.d, w.m, w.cols_padded, r0, r1, x, y, ldy);
+    return;
+  }
   for (int64_t rt = r0; rt < r1; rt += kRowTile) {
     const int64_t re = rt + kRowTile < r1 ? rt + kRowTile : r1;
     by_token_groups(x.n, [&](int64_t t0, int64_t nt) {
@@ -146,6 +239,10 @@ void q8_rows(const PackedInt8& w, int64_t r0, int64_t r1, const QuantActs& x, in
 }
 
 void gemm_q8_q8(const PackedInt8& w, int64_t r0, int64_t r1, const QuantActs& x, float* y, int64_t ldy) {
+  if (w.layout == PackLayout::kRows16) {
+    gemm_rows16<false>(reinterpret_cast<const uint8_t*>(w.qs), w.d, nullptr, w.cols_padded, r0, r1, x, y, ldy);
+    return;
+  }
   for (int64_t rt = r0; rt < r1; rt += kRowTile) {
     const int64_t re = rt + kRowTile < r1 ? rt + kRowTile : r1;
     by_token_groups(x.n, [&](int64_t t0, int64_t nt) {
@@ -160,6 +257,10 @@ void gemm_q8_q8(const PackedInt8& w, int64_t r0, int64_t r1, const QuantActs& x,
 }
 
 void dequant_row_q4(const PackedInt4& w, int64_t r, float* out) {
+  if (w.layout != PackLayout::kRows) {  // kRows16 (embedding rows only on the fast path): scalar
+    reference_kernels().dequant_row_q4(w, r, out);
+    return;
+  }
   const int64_t nsb = w.cols_padded / kSuperBlock, nblk = 2 * nsb;
   const uint8_t* qs = w.qs + r * (w.cols_padded / 2);
   for (int64_t sb = 0; sb < nsb; ++sb) {
@@ -239,6 +340,49 @@ void attn_accum(const float* p, const float* v, int64_t rows, int64_t dim, float
   }
   for (; j < dim; ++j)
     for (int64_t i = 0; i < rows; ++i) out[j] += p[i] * v[i * dim + j];
+}
+
+// fp16 K/V converted in registers by F16C (vcvtph2ps); dim not a multiple of 8 -> reference.
+void attn_scores_f16(const float* q, int64_t nq, const uint16_t* k, int64_t rows, int64_t dim, float scale, float* out,
+                     int64_t ldo) {
+  if (dim % 8 != 0) {
+    reference_kernels().attn_scores_f16(q, nq, k, rows, dim, scale, out, ldo);
+    return;
+  }
+  for (int64_t r = 0; r < rows; ++r) {
+    const uint16_t* kr = k + r * dim;
+    auto kv = [&](int64_t j) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kr + j))); };
+    for (int64_t i = 0; i < nq; ++i) {  // dot_f32's order: the same bits as the fp32 tile path
+      const float* qi = q + i * dim;
+      __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+      int64_t j = 0;
+      for (; j + 16 <= dim; j += 16) {
+        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(qi + j), kv(j), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(qi + j + 8), kv(j + 8), acc1);
+      }
+      if (j < dim) acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(qi + j), kv(j), acc0);
+      out[i * ldo + r] = scale * hsum256(_mm256_add_ps(acc0, acc1));
+    }
+  }
+}
+
+void attn_accum_f16(const float* p, int64_t ldp, int64_t np, const uint16_t* v, int64_t rows, int64_t dim, float* out) {
+  if (dim % 8 != 0) {
+    reference_kernels().attn_accum_f16(p, ldp, np, v, rows, dim, out);
+    return;
+  }
+  for (int64_t j = 0; j < dim; j += 8) {
+    for (int64_t i0 = 0; i0 < np; i0 += 4) {  // up to 4 queries share each converted row
+      const int64_t nq = np - i0 < 4 ? np - i0 : 4;
+      __m256 acc[4];
+      for (int64_t i = 0; i < nq; ++i) acc[i] = _mm256_loadu_ps(out + (i0 + i) * dim + j);
+      for (int64_t r = 0; r < rows; ++r) {
+        const __m256 vv = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(v + r * dim + j)));
+        for (int64_t i = 0; i < nq; ++i) acc[i] = _mm256_fmadd_ps(_mm256_set1_ps(p[(i0 + i) * ldp + r]), vv, acc[i]);
+      }
+      for (int64_t i = 0; i < nq; ++i) _mm256_storeu_ps(out + (i0 + i) * dim + j, acc[i]);
+    }
+  }
 }
 
 void rms_norm(const float* x, const float* w, int64_t n, float eps, float* out) {
@@ -329,6 +473,8 @@ const Kernels& avx2_kernels() {
     t.dot_f32 = dot_f32;
     t.attn_scores = attn_scores;
     t.attn_accum = attn_accum;
+    t.attn_scores_f16 = attn_scores_f16;
+    t.attn_accum_f16 = attn_accum_f16;
     t.rms_norm = rms_norm;
     t.silu_mul = silu_mul;
     t.softmax = softmax;

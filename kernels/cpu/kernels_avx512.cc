@@ -169,11 +169,106 @@ void gemm_tiles(const typename P::Packed& w, int64_t r0, int64_t r1, const Quant
   }
 }
 
+// ---- PackLayout::kRows16: 16 rows x T tokens per call, no horizontal sums ----
+// Per 32-column block and token: 8 vpdpbusd (a zmm of 16 rows x 4 weight bytes against the
+// token's 4 activation bytes broadcast) accumulate the exact int32 block dots of 16 rows,
+// then one cvt, one FMA with d_w[16] * d_x and one FMA with the additive coefficient
+// (int4: m_w; int8: -128 d_w, since signed codes enter vpdpbusd as w + 128) times s_x.
+// The unpacked weight vectors are shared by the T tokens. Registers: 2T accumulators + ~6.
+template <int T>
+inline void dp_bcast(__m512i (&ia)[T], __m512i w, const int8_t* xb, int64_t cp) {
+  for (int t = 0; t < T; ++t) {
+    int32_t v;
+    __builtin_memcpy(&v, xb + t * cp, 4);
+    ia[t] = _mm512_dpbusd_epi32(ia[t], w, _mm512_set1_epi32(v));
+  }
+}
+
+template <bool kInt4, int T>
+void group16_kernel(const uint8_t* gq, const uint16_t* gd, const uint16_t* gm, int64_t nblk, const QuantActs& x,
+                    int64_t t0, float* y, int64_t ldy, __mmask16 mask) {
+  const int64_t cp = x.cols_padded;
+  const int8_t* xq = x.q + t0 * cp;
+  const float* xd = x.d + t0 * nblk;
+  const float* xs = x.s + t0 * nblk;
+  __m512 acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nblk; ++b) {
+    __m512i ia[T];
+    for (int t = 0; t < T; ++t) ia[t] = _mm512_setzero_si512();
+    const int8_t* xb = xq + b * kBlock;
+    __m512 dw, coef;
+    if constexpr (kInt4) {
+      const uint8_t* p = gq + b * 256;
+      const __m512i low = _mm512_set1_epi8(0x0f);
+      for (int k = 0; k < 4; ++k) {
+        const __m512i v = _mm512_loadu_si512(p + 64 * k);
+        dp_bcast<T>(ia, _mm512_and_si512(v, low), xb + 4 * k, cp);
+        dp_bcast<T>(ia, _mm512_and_si512(_mm512_srli_epi16(v, 4), low), xb + 16 + 4 * k, cp);
+      }
+      dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(gd + b * kRowGroup)));
+      coef = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(gm + b * kRowGroup)));
+    } else {
+      const uint8_t* p = gq + b * 512;
+      const __m512i bias = _mm512_set1_epi8(static_cast<char>(0x80));
+      for (int k = 0; k < 8; ++k) dp_bcast<T>(ia, _mm512_xor_si512(_mm512_loadu_si512(p + 64 * k), bias), xb + 4 * k, cp);
+      dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(gd + b * kRowGroup)));
+      coef = _mm512_mul_ps(dw, _mm512_set1_ps(-128.0f));
+    }
+    for (int t = 0; t < T; ++t) {
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ia[t]), _mm512_mul_ps(dw, _mm512_set1_ps(xd[t * nblk + b])), acc[t]);
+      acc[t] = _mm512_fmadd_ps(coef, _mm512_set1_ps(xs[t * nblk + b]), acc[t]);
+    }
+  }
+  for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(y + t * ldy, mask, acc[t]);
+}
+
+constexpr int kTokTile16 = 8;
+
+// Rows [r0, r1) of a kRows16 matrix: whole 16-row groups, the rows outside masked on store.
+template <bool kInt4>
+void gemm_rows16(const uint8_t* qs, const uint16_t* d, const uint16_t* m, int64_t cols_padded, int64_t r0, int64_t r1,
+                 const QuantActs& x, float* y, int64_t ldy) {
+  const int64_t nblk = cols_padded / kBlock;
+  const int64_t gbytes = nblk * (kInt4 ? 256 : 512), gscales = nblk * kRowGroup;
+  for (int64_t g = r0 / kRowGroup; g * kRowGroup < r1; ++g) {
+    const int64_t row0 = g * kRowGroup;
+    const int64_t lo = r0 > row0 ? r0 - row0 : 0, hi = r1 - row0 < kRowGroup ? r1 - row0 : kRowGroup;
+    const __mmask16 mask = static_cast<__mmask16>(((1u << hi) - 1) & ~((1u << lo) - 1));
+    const uint8_t* gq = qs + g * gbytes;
+    const uint16_t* gd = d + g * gscales;
+    const uint16_t* gm = kInt4 ? m + g * gscales : nullptr;
+    float* yg = y + row0;
+    int64_t t = 0;
+    for (; t + kTokTile16 <= x.n; t += kTokTile16)
+      group16_kernel<kInt4, kTokTile16>(gq, gd, gm, nblk, x, t, yg + t * ldy, ldy, mask);
+    float* yt = yg + t * ldy;
+    switch (x.n - t) {
+      case 7: group16_kernel<kInt4, 7>(gq, gd, gm, nblk, x, t, yt, ldy, mask); break;
+      case 6: group16_kernel<kInt4, 6>(gq, gd, gm, nblk, x, t, yt, ldy, mask); break;
+      case 5: group16_kernel<kInt4, 5>(gq, gd, gm, nblk, x, t, yt, ldy, mask); break;
+      case 4: group16_kernel<kInt4, 4>(gq, gd, gm, nblk, x, t, yt, ldy, mask); break;
+      case 3: group16_kernel<kInt4, 3>(gq, gd, gm, nblk, x, t, yt, ldy, mask); break;
+      case 2: group16_kernel<kInt4, 2>(gq, gd, gm, nblk, x, t, yt, ldy, mask); break;
+      case 1: group16_kernel<kInt4, 1>(gq, gd, gm, nblk, x, t, yt, ldy, mask); break;
+      default: break;
+    }
+  }
+}
+
 void gemm_q4_q8(const PackedInt4& w, int64_t r0, int64_t r1, const QuantActs& x, float* y, int64_t ldy) {
+  if (w.layout == PackLayout::kRows16) {
+    gemm_rows16<true>(w.qs, w.d, w.m, w.cols_padded, r0, r1, x, y, ldy);
+    return;
+  }
   gemm_tiles<Q4Policy>(w, r0, r1, x, y, ldy);
 }
 
 void gemm_q8_q8(const PackedInt8& w, int64_t r0, int64_t r1, const QuantActs& x, float* y, int64_t ldy) {
+  if (w.layout == PackLayout::kRows16) {
+    gemm_rows16<false>(reinterpret_cast<const uint8_t*>(w.qs), w.d, nullptr, w.cols_padded, r0, r1, x, y, ldy);
+    return;
+  }
   gemm_tiles<Q8Policy>(w, r0, r1, x, y, ldy);
 }
 
@@ -227,6 +322,70 @@ void attn_accum(const float* p, const float* v, int64_t rows, int64_t dim, float
     __m512 acc = _mm512_loadu_ps(out + j);
     for (int64_t i = 0; i < rows; ++i) acc = _mm512_fmadd_ps(_mm512_set1_ps(p[i]), _mm512_loadu_ps(v + i * dim + j), acc);
     _mm512_storeu_ps(out + j, acc);
+  }
+}
+
+// fp16 K/V converted in registers (vcvtph2ps) instead of through an fp32 tile buffer.
+// Scores: each K row is converted once into NV zmm and dotted with the nq queries.
+template <int NV>
+void scores_f16_nv(const float* q, int64_t nq, const uint16_t* k, int64_t rows, float scale, float* out, int64_t ldo) {
+  constexpr int64_t dim = 16 * NV;
+  for (int64_t r = 0; r < rows; ++r) {
+    __m512 kv[NV];
+    for (int j = 0; j < NV; ++j)
+      kv[j] = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(k + r * dim + 16 * j)));
+    for (int64_t i = 0; i < nq; ++i) {
+      const float* qi = q + i * dim;
+      __m512 acc = _mm512_mul_ps(_mm512_loadu_ps(qi), kv[0]);
+      for (int j = 1; j < NV; ++j) acc = _mm512_fmadd_ps(_mm512_loadu_ps(qi + 16 * j), kv[j], acc);
+      out[i * ldo + r] = scale * _mm512_reduce_add_ps(acc);
+    }
+  }
+}
+
+void attn_scores_f16(const float* q, int64_t nq, const uint16_t* k, int64_t rows, int64_t dim, float scale, float* out,
+                     int64_t ldo) {
+  switch (dim) {
+    case 64: scores_f16_nv<4>(q, nq, k, rows, scale, out, ldo); return;
+    case 128: scores_f16_nv<8>(q, nq, k, rows, scale, out, ldo); return;
+    case 256: scores_f16_nv<16>(q, nq, k, rows, scale, out, ldo); return;
+    default: avx2_kernels().attn_scores_f16(q, nq, k, rows, dim, scale, out, ldo); return;
+  }
+}
+
+// Accumulate: per 16 output columns, each V row chunk is converted once and FMAed into the
+// NQ queries' accumulators (NQ <= 8 registers).
+template <int NQ>
+void accum_f16_nq(const float* p, int64_t ldp, const uint16_t* v, int64_t rows, int64_t dim, float* out) {
+  for (int64_t j = 0; j < dim; j += 16) {
+    __m512 acc[NQ];
+    for (int i = 0; i < NQ; ++i) acc[i] = _mm512_loadu_ps(out + i * dim + j);
+    for (int64_t r = 0; r < rows; ++r) {
+      const __m512 vv = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(v + r * dim + j)));
+      for (int i = 0; i < NQ; ++i) acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(p[i * ldp + r]), vv, acc[i]);
+    }
+    for (int i = 0; i < NQ; ++i) _mm512_storeu_ps(out + i * dim + j, acc[i]);
+  }
+}
+
+void attn_accum_f16(const float* p, int64_t ldp, int64_t np, const uint16_t* v, int64_t rows, int64_t dim, float* out) {
+  if (dim % 16 != 0) {
+    avx2_kernels().attn_accum_f16(p, ldp, np, v, rows, dim, out);
+    return;
+  }
+  for (int64_t i0 = 0; i0 < np; i0 += 8) {
+    const float* pi = p + i0 * ldp;
+    float* oi = out + i0 * dim;
+    switch (np - i0 < 8 ? np - i0 : 8) {
+      case 8: accum_f16_nq<8>(pi, ldp, v, rows, dim, oi); break;
+      case 7: accum_f16_nq<7>(pi, ldp, v, rows, dim, oi); break;
+      case 6: accum_f16_nq<6>(pi, ldp, v, rows, dim, oi); break;
+      case 5: accum_f16_nq<5>(pi, ldp, v, rows, dim, oi); break;
+      case 4: accum_f16_nq<4>(pi, ldp, v, rows, dim, oi); break;
+      case 3: accum_f16_nq<3>(pi, ldp, v, rows, dim, oi); break;
+      case 2: accum_f16_nq<2>(pi, ldp, v, rows, dim, oi); break;
+      default: accum_f16_nq<1>(pi, ldp, v, rows, dim, oi); break;
+    }
   }
 }
 
@@ -308,6 +467,8 @@ const Kernels& avx512_kernels() {
     t.dot_f32 = dot_f32;
     t.attn_scores = attn_scores;
     t.attn_accum = attn_accum;
+    t.attn_scores_f16 = attn_scores_f16;
+    t.attn_accum_f16 = attn_accum_f16;
     t.rms_norm = rms_norm;
     t.silu_mul = silu_mul;
     t.softmax = softmax;

@@ -25,6 +25,7 @@ inline float hsum8_avx(__m256 acc) {
 
 float dot_q4_1_q8_1_avx2(const PackedInt4& w, int64_t r, const int8_t* q, const uint16_t* d, const uint16_t* s) {
   const int64_t nblk_w = w.cols_padded / kBlock, nb = w.cols / kBlock;
+  dot_impl::check_rows_layout(w.layout);
   const uint8_t* qs = w.qs + r * (w.cols_padded / 2);
   const uint16_t* wd = w.d + r * nblk_w;
   const uint16_t* wm = w.m + r * nblk_w;
@@ -45,6 +46,7 @@ float dot_q4_1_q8_1_avx2(const PackedInt4& w, int64_t r, const int8_t* q, const 
 
 float dot_q8_0_q8_0_avx2(const PackedInt8& w, int64_t r, const int8_t* q, const uint16_t* d) {
   const int64_t nblk_w = w.cols_padded / kBlock, nb = w.cols / kBlock;
+  dot_impl::check_rows_layout(w.layout);
   const int8_t* qs = w.qs + r * w.cols_padded;
   const uint16_t* wd = w.d + r * nblk_w;
   __m256 acc = _mm256_setzero_ps();

@@ -1,17 +1,24 @@
 // Portable bodies of the llama.cpp-numerics quantised dots (see src/backend/cpu/llamacpp_numerics.h)
 // and the declarations of their AVX2 versions (kernels/cpu/llamacpp_avx2.cc), which must give
 // the same bits. Internal linkage: each including translation unit keeps its own copy.
+// They read PackLayout::kRows only (the backend never packs kRows16 in llama.cpp numerics mode).
 #pragma once
 
 #include <cmath>
 #include <cstdint>
 
+#include "common/error.h"
 #include "kernels/common/half.h"
 #include "kernels/cpu/cpu_kernels.h"
 
 namespace lmd::cpu::llamacpp {
 namespace dot_impl {
 namespace {
+
+inline void check_rows_layout(PackLayout l) {
+  LMD_CHECK(l == PackLayout::kRows) << "llama.cpp numerics: weight packed in the AVX-512 16-row layout "
+                                    << "(pack with PackLayout::kRows)";
+}
 
 // hsum_float_8: (4+4), then (0+2) and (1+3), then their sum.
 inline float hsum8(const float* a) {
@@ -22,6 +29,7 @@ inline float hsum8(const float* a) {
 
 inline float dot_q4_1_q8_1(const PackedInt4& w, int64_t r, const int8_t* q, const uint16_t* d, const uint16_t* s) {
   const int64_t nblk_w = w.cols_padded / kBlock, nb = w.cols / kBlock;
+  check_rows_layout(w.layout);
   const uint8_t* qs = w.qs + r * (w.cols_padded / 2);
   const uint16_t* wd = w.d + r * nblk_w;
   const uint16_t* wm = w.m + r * nblk_w;
@@ -45,6 +53,7 @@ inline float dot_q4_1_q8_1(const PackedInt4& w, int64_t r, const int8_t* q, cons
 
 inline float dot_q8_0_q8_0(const PackedInt8& w, int64_t r, const int8_t* q, const uint16_t* d) {
   const int64_t nblk_w = w.cols_padded / kBlock, nb = w.cols / kBlock;
+  check_rows_layout(w.layout);
   const int8_t* qs = w.qs + r * w.cols_padded;
   const uint16_t* wd = w.d + r * nblk_w;
   float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};

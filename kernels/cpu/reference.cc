@@ -30,12 +30,7 @@ void quantize_row_q8(const float* x, int64_t cols, int64_t cols_padded, int8_t* 
   }
 }
 
-inline int q4_at(const uint8_t* row_qs, int64_t c) {
-  const int64_t sb = c / kSuperBlock, j = c % kSuperBlock;
-  const uint8_t byte = row_qs[sb * 32 + (j & 31)];
-  return j < 32 ? (byte & 15) : (byte >> 4);
-}
-
+// Both packed layouts are read through cpu_kernels.h's position helpers.
 void gemm_q4_q8(const PackedInt4& w, int64_t r0, int64_t r1, const QuantActs& x, float* y, int64_t ldy) {
   const int64_t nblk = w.cols_padded / kBlock;
   for (int64_t t = 0; t < x.n; ++t) {
@@ -43,12 +38,12 @@ void gemm_q4_q8(const PackedInt4& w, int64_t r0, int64_t r1, const QuantActs& x,
     const float* xd = x.d + t * nblk;
     const float* xs = x.s + t * nblk;
     for (int64_t r = r0; r < r1; ++r) {
-      const uint8_t* qs = w.qs + r * (w.cols_padded / 2);
       float acc = 0.0f;
       for (int64_t b = 0; b < nblk; ++b) {
         int isum = 0;
-        for (int j = 0; j < kBlock; ++j) isum += q4_at(qs, b * kBlock + j) * xq[b * kBlock + j];
-        const float dw = fp16_to_f32(w.d[r * nblk + b]), mw = fp16_to_f32(w.m[r * nblk + b]);
+        for (int j = 0; j < kBlock; ++j) isum += q4_code(w, r, b * kBlock + j) * xq[b * kBlock + j];
+        const int64_t sp = scale_pos(w.layout, w.cols_padded, r, b);
+        const float dw = fp16_to_f32(w.d[sp]), mw = fp16_to_f32(w.m[sp]);
         acc += dw * xd[b] * static_cast<float>(isum) + mw * xs[b];
       }
       y[t * ldy + r] = acc;
@@ -62,12 +57,12 @@ void gemm_q8_q8(const PackedInt8& w, int64_t r0, int64_t r1, const QuantActs& x,
     const int8_t* xq = x.q + t * x.cols_padded;
     const float* xd = x.d + t * nblk;
     for (int64_t r = r0; r < r1; ++r) {
-      const int8_t* qs = w.qs + r * w.cols_padded;
       float acc = 0.0f;
       for (int64_t b = 0; b < nblk; ++b) {
         int isum = 0;
-        for (int j = 0; j < kBlock; ++j) isum += qs[b * kBlock + j] * xq[b * kBlock + j];
-        acc += fp16_to_f32(w.d[r * nblk + b]) * xd[b] * static_cast<float>(isum);
+        for (int j = 0; j < kBlock; ++j)
+          isum += w.qs[q8_pos(w.layout, w.cols_padded, r, b * kBlock + j)] * xq[b * kBlock + j];
+        acc += fp16_to_f32(w.d[scale_pos(w.layout, w.cols_padded, r, b)]) * xd[b] * static_cast<float>(isum);
       }
       y[t * ldy + r] = acc;
     }
@@ -75,18 +70,16 @@ void gemm_q8_q8(const PackedInt8& w, int64_t r0, int64_t r1, const QuantActs& x,
 }
 
 void dequant_row_q4(const PackedInt4& w, int64_t r, float* out) {
-  const int64_t nblk = w.cols_padded / kBlock;
-  const uint8_t* qs = w.qs + r * (w.cols_padded / 2);
   for (int64_t c = 0; c < w.cols; ++c) {
-    const int64_t b = c / kBlock;
-    out[c] = static_cast<float>(q4_at(qs, c)) * fp16_to_f32(w.d[r * nblk + b]) + fp16_to_f32(w.m[r * nblk + b]);
+    const int64_t sp = scale_pos(w.layout, w.cols_padded, r, c / kBlock);
+    out[c] = static_cast<float>(q4_code(w, r, c)) * fp16_to_f32(w.d[sp]) + fp16_to_f32(w.m[sp]);
   }
 }
 
 void dequant_row_q8(const PackedInt8& w, int64_t r, float* out) {
-  const int64_t nblk = w.cols_padded / kBlock;
-  const int8_t* qs = w.qs + r * w.cols_padded;
-  for (int64_t c = 0; c < w.cols; ++c) out[c] = fp16_to_f32(w.d[r * nblk + c / kBlock]) * static_cast<float>(qs[c]);
+  for (int64_t c = 0; c < w.cols; ++c)
+    out[c] = fp16_to_f32(w.d[scale_pos(w.layout, w.cols_padded, r, c / kBlock)]) *
+             static_cast<float>(w.qs[q8_pos(w.layout, w.cols_padded, r, c)]);
 }
 
 void fp16_to_f32_row(const uint16_t* h, int64_t n, float* out) {
@@ -112,6 +105,23 @@ void attn_scores(const float* q, const float* k, int64_t rows, int64_t dim, floa
 void attn_accum(const float* p, const float* v, int64_t rows, int64_t dim, float* out) {
   for (int64_t i = 0; i < rows; ++i)
     for (int64_t j = 0; j < dim; ++j) out[j] += p[i] * v[i * dim + j];
+}
+
+// Same order of operations as attn_scores / attn_accum on the converted rows.
+void attn_scores_f16(const float* q, int64_t nq, const uint16_t* k, int64_t rows, int64_t dim, float scale, float* out,
+                     int64_t ldo) {
+  for (int64_t i = 0; i < nq; ++i)
+    for (int64_t r = 0; r < rows; ++r) {
+      float acc = 0.0f;
+      for (int64_t j = 0; j < dim; ++j) acc += q[i * dim + j] * fp16_to_f32(k[r * dim + j]);
+      out[i * ldo + r] = scale * acc;
+    }
+}
+
+void attn_accum_f16(const float* p, int64_t ldp, int64_t np, const uint16_t* v, int64_t rows, int64_t dim, float* out) {
+  for (int64_t i = 0; i < np; ++i)
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t j = 0; j < dim; ++j) out[i * dim + j] += p[i * ldp + r] * fp16_to_f32(v[r * dim + j]);
 }
 
 void rms_norm(const float* x, const float* w, int64_t n, float eps, float* out) {
@@ -155,6 +165,8 @@ const Kernels& reference_kernels() {
     t.dot_f32 = dot_f32;
     t.attn_scores = attn_scores;
     t.attn_accum = attn_accum;
+    t.attn_scores_f16 = attn_scores_f16;
+    t.attn_accum_f16 = attn_accum_f16;
     t.rms_norm = rms_norm;
     t.silu_mul = silu_mul;
     t.softmax = softmax;

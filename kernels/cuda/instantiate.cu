@@ -8,10 +8,12 @@
 // compiles sampling.cuh and the template kernels' remaining instantiations.
 #include "kernels/cuda/gemv.cuh"
 #include "kernels/cuda/mma.h"
+#include "kernels/cuda/prefill_attention.cuh"
 #include "kernels/cuda/rms_norm.cuh"
 #include "kernels/cuda/sampling.cuh"
 #include "kernels/cuda/silu_mul.cuh"
 #include "kernels/cuda/w4a16_gemv.cuh"
+#include "kernels/cuda/w4a16_gemm.cuh"
 
 namespace lmd::cuda {
 
@@ -23,6 +25,8 @@ template void silu_mul<float>(const float*, const float*, int64_t, float*);
 template void silu_mul<__half>(const __half*, const __half*, int64_t, __half*);
 template void w4a16_gemv<float>(const W4Matrix&, const float*, int, const float*, float*, int, bool);
 template void w4a16_gemv<__half>(const W4Matrix&, const __half*, int, const float*, float*, int, bool);
+template void w4a16_gemm<float>(const W4Packed&, const float*, int, const float*, float*, int, bool);
+template void w4a16_gemm<__half>(const W4Packed&, const __half*, int, const float*, float*, int, bool);
 template void gemv<DenseMatrix<float>>(const DenseMatrix<float>&, const float*, int, const float*, float*, int, bool);
 template void gemv<DenseMatrix<__half>>(const DenseMatrix<__half>&, const float*, int, const float*, float*, int, bool);
 template void gemv<DenseMatrix<__nv_bfloat16>>(const DenseMatrix<__nv_bfloat16>&, const float*, int, const float*,
@@ -31,5 +35,7 @@ template void gemv<DenseMatrix<__nv_bfloat16>>(const DenseMatrix<__nv_bfloat16>&
 // The non-template entry points, odr-used so their kernels are compiled.
 void (*kGemvInt8)(const Int8Matrix&, const float*, int, const float*, float*, int, bool) = &gemv_int8;
 void (*kSample)(const SampleArgs&, int) = &sample;
+// prefill_attention.cuh: only template kernels (every head dim x KV kind through this).
+void (*kPrefillAttention)(const PrefillAttentionArgs&) = &prefill_attention;
 
 }  // namespace lmd::cuda

@@ -2,7 +2,10 @@
 //   q: [n, head_num, head_dim] rotated in place and multiplied by logn[t];
 //   k: [n, kv_head_num, head_dim] rotated in place, then K and V rows written to the
 //      token's KV slot (block kv_block[t], slot kv_slot[t]) in the layout's kind; int8 /
-//      int4 quantised online per (token, head) exactly as kernels/common/kv_quant.h.
+//      int4 quantised online per (token, head) exactly as kernels/common/kv_quant.h;
+//      or, with kv_static (lmdeploy kv_qparams, int8 only), with the layer's static
+//      (scale, zp): code = kv_quantize_static_int8(x, scale, zp) + 128 stored unsigned, row
+//      params (scale, zp - 128 scale) — the bytes llama.cc's host path writes.
 // cos/sin: [n, rot_dim/2] per token (host-built by rope_tables(), which also applies
 // dynamic NTK). Pairing: half-split (x_j, x_{j+rot/2}) or adjacent (x_{2j}, x_{2j+1}).
 #pragma once
@@ -36,6 +39,10 @@ struct RopeKvArgs {
   int head_num;
   int rot_dim;
   bool adjacent;
+  // Static int8 KV or null: [num_layer][2 (K, V)][4] = (scale, zp, zp - 128 * scale, unused),
+  // the stored zero computed on the host (CudaBackend::set_kv_static_params) so no device
+  // FMA contraction can change it.
+  const float* kv_static = nullptr;
 };
 
 // Rotates the row in shared memory x [head_dim]; pairs are split over the lanes.
@@ -50,10 +57,20 @@ LMD_DEVICE void rope_row(float* x, const float* cs, const float* sn, int rot_dim
   }
 }
 
-// Writes x [head_dim] (shared) to a KV row; the whole warp takes part.
-LMD_DEVICE void store_kv_row(const float* x, const KvView& kv, uint8_t* dst, float* par) {
+// Writes x [head_dim] (shared) to a KV row; the whole warp takes part. `stat`: this
+// (layer, K/V)'s static int8 parameters (see RopeKvArgs::kv_static) or null (online).
+LMD_DEVICE void store_kv_row(const float* x, const KvView& kv, uint8_t* dst, float* par, const float* stat) {
   const int lane = threadIdx.x % 32;
   const int d = kv.head_dim;
+  if (stat) {
+    const float scale = stat[0], zp = stat[1];
+    for (int i = lane; i < d; i += 32) dst[i] = static_cast<uint8_t>(kv_quantize_static_int8(x[i], scale, zp) + 128);
+    if (lane == 0) {
+      par[0] = scale;
+      par[1] = stat[2];
+    }
+    return;
+  }
   if (kv.kind == KvKind::kF32) {
     for (int i = lane; i < d; i += 32) reinterpret_cast<float*>(dst)[i] = x[i];
     return;
@@ -112,17 +129,22 @@ __global__ void __launch_bounds__(32 * kRopeWarps) rope_kv_write_kernel(RopeKvAr
   if (is_q) return;
   const int kh = h - a.head_num;
   const int blk = a.kv_block[t], slot = a.kv_slot[t];
-  store_kv_row(x, a.kv, a.kv.row(a.kv_pool, blk, a.layer, 0, kh, slot), a.kv.params(a.kv_pool, blk, a.layer, 0, kh, slot));
+  const float* stat = a.kv_static ? a.kv_static + a.layer * 8 : nullptr;
+  store_kv_row(x, a.kv, a.kv.row(a.kv_pool, blk, a.layer, 0, kh, slot), a.kv.params(a.kv_pool, blk, a.layer, 0, kh, slot),
+               stat);
   __syncwarp();
   const float* vsrc = a.v + (static_cast<int64_t>(t) * kvh + kh) * d;
   for (int i = lane; i < d; i += 32) x[i] = vsrc[i];
   __syncwarp();
-  store_kv_row(x, a.kv, a.kv.row(a.kv_pool, blk, a.layer, 1, kh, slot), a.kv.params(a.kv_pool, blk, a.layer, 1, kh, slot));
+  store_kv_row(x, a.kv, a.kv.row(a.kv_pool, blk, a.layer, 1, kh, slot), a.kv.params(a.kv_pool, blk, a.layer, 1, kh, slot),
+               stat ? stat + 4 : nullptr);
 }
 
 inline void rope_kv_write(const RopeKvArgs& a) {
   LMD_CHECK(a.kv.head_dim <= kMaxHeadDim && a.kv.head_dim % 2 == 0 && a.rot_dim <= a.kv.head_dim)
       << "rope_kv_write: head_dim " << a.kv.head_dim << " / rot_dim " << a.rot_dim << " unsupported";
+  LMD_CHECK(!a.kv_static || a.kv.kind == KvKind::kInt8)
+      << "rope_kv_write: static kv_qparams need an int8 KV cache, the layout's kind is " << static_cast<int>(a.kv.kind);
   if (a.n == 0) return;
   const dim3 grid(a.n, ceil_div(a.head_num + a.kv.kv_head_num, kRopeWarps));
   launch(rope_kv_write_kernel, grid, 32 * kRopeWarps, 0, a);

@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "common/dtype.h"
 #include "common/error.h"
@@ -121,6 +122,17 @@ class Backend {
   virtual void add(float* x, const float* y, size_t count) = 0;
   // out[i] = x[rows[i]] for i < n_rows (rows: host array), x/out [*, dim]
   virtual void gather_rows(const float* x, const int32_t* rows, int n_rows, int dim, float* out) = 0;
+
+  // Static int8 KV (lmdeploy kv_qparams): from the next rope_kv_write on, `layer`'s K / V rows
+  // are quantised with these parameters (host array: k_scale, k_zp, v_scale, v_zp), writing
+  // the bytes of llama.cc's host path (unsigned code q + 128, row params (scale, zp - 128
+  // scale)). Backends whose KV pool is host memory need not: the model writes them itself.
+  virtual void set_kv_static_params(int layer, const float* scale_zp4) {
+    (void)scale_zp4;
+    throw Error(std::string("backend '") + name() + "': static kv_qparams on the device are not supported (layer " +
+                    std::to_string(layer) + ")",
+                Error::Kind::kUnsupported);
+  }
 };
 
 struct CpuBackendOptions {

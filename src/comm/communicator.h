@@ -10,6 +10,12 @@
 // implementation-defined but fixed: CpuCommunicator sums in rank order,
 // ((x_0 + x_1) + x_2) + ... + x_{size-1}; NCCL's ring / tree order is fixed for a given
 // topology, rank count and size but is not rank-sequential (last-bit differences vs CPU).
+//
+// Failure: when one rank fails inside a step, its thread calls abort() on every rank's
+// communicator (thread-safe: the only call allowed from a thread other than the rank's own),
+// so ranks waiting in, or later entering, a collective throw lmd::Error instead of hanging.
+// Once every rank has left its collectives, reset() re-arms them (CPU), or they keep throwing
+// (NCCL: an aborted NCCL communicator is destroyed; the model must be rebuilt).
 #pragma once
 
 #include <cstddef>
@@ -24,6 +30,8 @@ class Communicator {
   // In place: data[0..count) becomes the sum over ranks (see the order above).
   virtual void all_reduce_sum(float* data, size_t count) = 0;
   virtual void barrier() = 0;
+  virtual void abort() = 0;
+  virtual void reset() = 0;
 };
 
 }  // namespace lmd

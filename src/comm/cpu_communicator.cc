@@ -32,11 +32,40 @@ class CpuCommGroup::Rank : public Communicator {
   int size() const override { return group_->size_; }
   void all_reduce_sum(float* data, size_t count) override { group_->all_reduce_sum(rank_, data, count); }
   void barrier() override { group_->barrier(); }
+  void abort() override { group_->abort(); }
+  void reset() override { group_->reset(); }
 
  private:
   CpuCommGroup* group_;
   int rank_;
 };
+
+namespace {
+
+// One rank of a group shared by all the ranks create_cpu_communicators returned.
+class SharedGroupRank : public Communicator {
+ public:
+  SharedGroupRank(std::shared_ptr<CpuCommGroup> g, int r) : group_(std::move(g)), rank_(&group_->rank(r)) {}
+  int rank() const override { return rank_->rank(); }
+  int size() const override { return rank_->size(); }
+  void all_reduce_sum(float* data, size_t count) override { rank_->all_reduce_sum(data, count); }
+  void barrier() override { rank_->barrier(); }
+  void abort() override { rank_->abort(); }
+  void reset() override { rank_->reset(); }
+
+ private:
+  std::shared_ptr<CpuCommGroup> group_;
+  Communicator* rank_;
+};
+
+}  // namespace
+
+std::vector<std::unique_ptr<Communicator>> create_cpu_communicators(int size) {
+  auto group = std::make_shared<CpuCommGroup>(size);
+  std::vector<std::unique_ptr<Communicator>> out;
+  for (int r = 0; r < size; ++r) out.push_back(std::make_unique<SharedGroupRank>(group, r));
+  return out;
+}
 
 CpuCommGroup::CpuCommGroup(int size) : size_(size) {
   LMD_CHECK(size >= 1) << "communicator size must be >= 1, got " << size;

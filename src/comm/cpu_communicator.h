@@ -15,7 +15,12 @@
 //
 // Failure: when one rank fails inside a step, abort() wakes every rank waiting in (or
 // later entering) a collective with an lmd::Error instead of a hang; reset() re-arms the
-// group once all ranks have left their collectives.
+// group once all ranks have left their collectives. Each rank's Communicator::abort() /
+// reset() does the same to its whole group.
+//
+// create_cpu_communicators(N): the same group as N independently owned Communicators (they
+// share the group), the form TpModel takes from a communicator factory. Also the stand-in for
+// NCCL under the CUDA-on-CPU shim, whose "device" memory is host memory.
 #pragma once
 
 #include <atomic>
@@ -58,5 +63,8 @@ class CpuCommGroup {
   std::mutex mu_;
   std::condition_variable cv_;
 };
+
+// N ranks of one new CpuCommGroup; the group lives until the last of them is destroyed.
+std::vector<std::unique_ptr<Communicator>> create_cpu_communicators(int size);
 
 }  // namespace lmd

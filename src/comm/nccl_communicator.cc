@@ -3,8 +3,10 @@
 // entry points at the bottom throw instead.
 #include "comm/nccl_communicator.h"
 
+#include <atomic>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "common/error.h"
 
@@ -59,28 +61,66 @@ class NcclCommunicator : public Communicator {
   // data: device memory on device_ (count floats), fully written by the caller's stream.
   void all_reduce_sum(float* data, size_t count) override {
     if (count == 0) return;
-    cuda_check(cudaSetDevice(device_), "cudaSetDevice", device_);  // the calling thread's device
+    enter();
     nccl_check(ncclAllReduce(data, data, count, ncclFloat, ncclSum, comm_, stream_), "ncclAllReduce");
-    sync("ncclAllReduce");
+    wait("ncclAllReduce");
   }
 
   void barrier() override {
-    cuda_check(cudaSetDevice(device_), "cudaSetDevice", device_);
+    enter();
     nccl_check(ncclAllReduce(scratch_, scratch_, 1, ncclFloat, ncclSum, comm_, stream_), "ncclAllReduce (barrier)");
-    sync("ncclAllReduce (barrier)");
+    wait("ncclAllReduce (barrier)");
+  }
+
+  // Any thread: the rank's own thread acts on it in its current or next collective.
+  void abort() override { abort_requested_.store(true, std::memory_order_release); }
+  // A communicator still alive (its rank was not inside a collective) is re-armed; an aborted
+  // one stays dead and keeps throwing.
+  void reset() override {
+    if (comm_) abort_requested_.store(false, std::memory_order_release);
   }
 
  private:
-  // A failed collective leaves the communicator unusable: report NCCL's asynchronous error
-  // (e.g. a peer that died) rather than only the stream's.
-  void sync(const char* what) {
-    const cudaError_t e = cudaStreamSynchronize(stream_);
-    if (e != cudaSuccess) {
+  void enter() {
+    LMD_CHECK_KIND(comm_ != nullptr, kInternal)
+        << "NCCL communicator (rank " << rank_ << ", device " << device_
+        << ") was aborted after a failed step; create the model again";
+    if (abort_requested_.load(std::memory_order_acquire)) kill("another rank failed in this step");
+    cuda_check(cudaSetDevice(device_), "cudaSetDevice", device_);  // the calling thread's device
+  }
+
+  // Polls rather than cudaStreamSynchronize so that abort() from a failing rank's thread can
+  // unblock a rank waiting for it (NCCL's documented pattern: ncclCommAbort from the thread
+  // that owns the communicator once the failure is noticed). Best effort: an enqueue that
+  // blocks inside NCCL itself (e.g. connection setup waiting for a peer) is not interrupted. A failed collective leaves the
+  // communicator unusable: NCCL's asynchronous error (e.g. a peer that died) is reported
+  // rather than only the stream's.
+  void wait(const char* what) {
+    for (;;) {
+      const cudaError_t e = cudaStreamQuery(stream_);
+      if (e == cudaSuccess) return;
       ncclResult_t async = ncclSuccess;
       ncclCommGetAsyncError(comm_, &async);
-      nccl_check(async, what);
-      cuda_check(e, "cudaStreamSynchronize", device_);
+      if (async != ncclSuccess && async != ncclInProgress) {
+        kill(nullptr);
+        nccl_check(async, what);
+      }
+      if (e != cudaErrorNotReady) {
+        cudaGetLastError();
+        kill(nullptr);
+        cuda_check(e, "cudaStreamQuery", device_);
+      }
+      if (abort_requested_.load(std::memory_order_acquire)) kill("another rank failed in this step");
+      std::this_thread::yield();
     }
+  }
+
+  // Aborts the NCCL communicator (frees it and stops its kernels); throws `why` when given.
+  void kill(const char* why) {
+    if (comm_) ncclCommAbort(comm_);
+    comm_ = nullptr;
+    if (why)
+      throw Error("NCCL communicator (rank " + std::to_string(rank_) + ") aborted: " + why, Error::Kind::kInternal);
   }
 
   void release() {
@@ -94,8 +134,9 @@ class NcclCommunicator : public Communicator {
     comm_ = nullptr;
   }
 
-  ncclComm_t comm_ = nullptr;
+  ncclComm_t comm_ = nullptr;  // null once aborted
   const int rank_, size_, device_;
+  std::atomic<bool> abort_requested_{false};
   cudaStream_t stream_ = nullptr;
   float* scratch_ = nullptr;  // [1] device float for barrier()
 };

@@ -4,6 +4,8 @@
 #include <nlohmann/json.hpp>
 
 #include "backend/cuda/cuda_backend.h"
+#include "backend/cuda/device_pool.h"
+#include "comm/nccl_communicator.h"
 #include "common/error.h"
 #include "common/logging.h"
 #include "common/system_info.h"
@@ -86,18 +88,11 @@ std::unique_ptr<Engine> Engine::create(const std::string& model_path, const Engi
       throw Error("--device cuda: no CUDA device (" + why + "); use --device cpu or --device auto",
                   Error::Kind::kUnsupported);
     if (use_cuda && cfg.tp > 1) {
-      // One rank per device. The NCCL communicator exists (comm/nccl_communicator.h), but the
-      // model's tp path still sums host buffers and writes vocab-split logits on the host
-      // (llama.cc refuses a non-CPU backend with tp > 1): refuse before loading anything.
+      // One rank per device (rank r on device r), checked before loading anything.
       const size_t have = cuda_devices().size();
       LMD_CHECK_KIND(have >= static_cast<size_t>(cfg.tp), kUnsupported)
           << "--device " << cfg.device << " --tp " << cfg.tp << ": needs " << cfg.tp
           << " CUDA devices (one rank per device), but " << have << " exist";
-      throw Error("--device " + cfg.device + " --tp " + std::to_string(cfg.tp) +
-                      ": tensor parallelism across CUDA devices is not wired into the model yet (the NCCL "
-                      "communicator exists, the device all-reduce path in the model does not; docs/cuda.md); "
-                      "use --tp 1 or --device cpu",
-                  Error::Kind::kUnsupported);
     }
     if (use_cuda) LMD_LOG_INFO("device: CUDA (--device {})", cfg.device);
   }
@@ -146,21 +141,47 @@ std::unique_ptr<Engine> Engine::create(const std::string& model_path, const Engi
   pr.max_batch_size = mc.max_batch_size;
   pr.session_len = mc.session_len;
   pr.block_len = layout.block_len;
+  if (use_cuda) {
+    // As lmdeploy: a fraction < 1 is of the devices' free memory once the weights are on them
+    // (they are not yet: free now minus their bytes, which kv_pool_blocks subtracts). With tp,
+    // rank r holds 1/tp of the weights and of every block on device r: sum devices 0..tp-1.
+    pr.available_bytes = 0;
+    for (int d = 0; d < cfg.tp; ++d) {
+      DeviceMemoryInfo mem;
+      std::string why;
+      LMD_CHECK_KIND(cuda_device_memory(d, &mem, &why), kUnsupported) << "--device cuda: " << why;
+      pr.available_bytes += mem.free_bytes;
+      LMD_LOG_INFO("CUDA device {}: {} of {} MiB free", d, mem.free_bytes >> 20, mem.total_bytes >> 20);
+    }
+  }
   ModelRuntimeOptions opt;
   opt.threads = cfg.threads;
   opt.kv_kind = kind;
   opt.kv_num_blocks = kv_pool_blocks(pr);
+  LMD_LOG_INFO("KV pool: {} blocks x {} bytes = {} bytes of {} memory (cache_max_entry_count {}, {} bytes available, "
+               "weights {} bytes)",
+               opt.kv_num_blocks, pr.block_bytes, static_cast<uint64_t>(opt.kv_num_blocks) * pr.block_bytes,
+               use_cuda ? "device" : "host", cfg.cache_max_entry_count, pr.available_bytes, pr.weight_bytes);
   opt.block_len = layout.block_len;
   opt.exact = cfg.numerics == "exact";
   opt.llamacpp_numerics = cfg.numerics == "llama.cpp";
   if (use_cuda) {
-    // Static int8 kv_qparams are written on the host by the model (llama.cc): not on CUDA yet.
-    for (const ModelWeights& rw : ranks)
-      for (const LayerWeights& l : rw.layers)
-        LMD_CHECK_KIND(kind != KvKind::kInt8 || l.past_kv_scale.empty(), kUnsupported)
-            << "--device cuda: static int8 KV parameters (past_kv_scale from `lmdeploy lite kv_qparams`) are not "
-               "supported on CUDA yet; use --device cpu or --quant-policy 0";
+    // Static int8 kv_qparams: the CUDA backend quantises with them in rope_kv_write.
     opt.make_backend = [] { return create_cuda_backend(); };
+    if (cfg.tp > 1) {
+      // Tensor parallel: rank r on CUDA device r, the all-reduces through NCCL (under the CPU
+      // shim, CPU communicators: comm/nccl_communicator.h create_cuda_communicators).
+      opt.make_rank_backend = [](int rank) {
+        CudaBackendOptions bo;
+        bo.device = rank;
+        return create_cuda_backend(bo);
+      };
+      opt.make_comms = [](int n) {
+        std::vector<int> devices(n);
+        for (int r = 0; r < n; ++r) devices[r] = r;
+        return create_cuda_communicators(devices);
+      };
+    }
   }
   for (ModelWeights& rw : ranks) rw.config = mc;
   std::unique_ptr<Model> model = create_model_for_ranks(ranks, opt);

@@ -80,9 +80,6 @@ class LlamaModelImpl : public LlamaModel {
     backend_ = opt.make_backend ? opt.make_backend()
                                 : create_cpu_backend(CpuBackendOptions{opt.threads, opt.exact, opt.llamacpp_numerics});
     LMD_CHECK(backend_ != nullptr) << "make_backend returned no backend";
-    // The CPU communicator sums host buffers: device memory needs an NCCL Communicator (TODO).
-    LMD_CHECK_KIND(tp_ == 1 || std::string(backend_->name()) == "cpu", kUnsupported)
-        << "tensor parallelism (tp " << tp_ << ") runs on the CPU backend only, not '" << backend_->name() << "'";
     for (DeviceBuffer* b : buffers()) b->bind(backend_.get());
     // A throw below skips the destructor: free what was already uploaded, then rethrow.
     try {
@@ -146,6 +143,10 @@ class LlamaModelImpl : public LlamaModel {
         << " layers; run `lmdeploy lite kv_qparams` again for this workspace";
     kv_static_ = static_layers > 0;
     if (kv_static_) LMD_LOG_INFO("int8 KV cache with static kv_qparams (past_kv_scale) on {} layers", static_layers);
+    // A device backend quantises static KV in its rope_kv_write (its pool is device memory);
+    // on the CPU backend forward() re-writes the rows on the host (write_kv_static).
+    if (kv_static_ && std::string(backend_->name()) != "cpu")
+      for (int l = 0; l < cfg_.num_layer; ++l) backend_->set_kv_static_params(l, layers_[l].kv_static);
     layout_.num_layer = cfg_.num_layer;
     layout_.kv_head_num = cfg_.kv_head_num / tp_;
     layout_.head_dim = cfg_.size_per_head;
@@ -198,7 +199,9 @@ class LlamaModelImpl : public LlamaModel {
   void forward(const StepPlan& plan, float* logits) override;
 
  private:
-  std::vector<DeviceBuffer*> buffers() { return {&x_, &h_, &q_, &k_, &v_, &attn_out_, &gate_, &up_, &last_}; }
+  std::vector<DeviceBuffer*> buffers() {
+    return {&x_, &h_, &q_, &k_, &v_, &attn_out_, &gate_, &up_, &last_, &logits_part_};
+  }
   std::unique_ptr<BackendWeight> upload_matrix(const WeightTensor& t, const std::string& name, int64_t rows,
                                                int64_t cols) {
     LMD_CHECK(t.shape.size() == 2 && t.rows() == rows && t.cols() == cols)
@@ -232,7 +235,8 @@ class LlamaModelImpl : public LlamaModel {
   std::vector<LayerOnDevice> layers_;
   std::vector<float*> vectors_;
   void write_kv_static(const StepPlan& plan, int layer, const float* k, const float* v);
-  // x [count] host memory (CPU backend): finish this rank's work, then sum over ranks.
+  // x [count] this backend's device memory (the communicator is made for it: tp_model.h):
+  // finish this rank's queued work, then sum over ranks in place.
   void all_reduce(float* x, size_t count) {
     backend_->synchronize();
     comm_->all_reduce_sum(x, count);
@@ -246,6 +250,7 @@ class LlamaModelImpl : public LlamaModel {
   AttentionParams attn_;
   // activations, [tokens, dim]
   DeviceBuffer x_, h_, q_, k_, v_, attn_out_, gate_, up_, last_;
+  DeviceBuffer logits_part_;  // tp: [logit rows, vocab_n_], this rank's vocab columns
   std::vector<int32_t> logit_rows_;
 };
 
@@ -284,8 +289,9 @@ void LlamaModelImpl::forward(const StepPlan& plan, float* logits) {
     observe(l, ForwardObserver::Site::kQkvIn, h, n, hd);
     be.linear(h, n, qkv, 3);
     be.rope_kv_write(l, q, k, v, n);
-    if (kv_static_ || observer_) be.synchronize();
-    if (kv_static_) write_kv_static(plan, l, k, v);  // overwrites the online codes just written
+    const bool host_static = kv_static_ && std::string(be.name()) == "cpu";  // else done by rope_kv_write
+    if (host_static || observer_) be.synchronize();
+    if (host_static) write_kv_static(plan, l, k, v);  // overwrites the online codes just written
     if (observer_) observer_->on_kv(l, k, v, n, kd);
     be.attention(l, q, ao, n);
     observe(l, ForwardObserver::Site::kOIn, ao, n, qd);
@@ -315,10 +321,23 @@ void LlamaModelImpl::forward(const StepPlan& plan, float* logits) {
   be.gather_rows(x, logit_rows_.data(), nl, hd, h);
   be.rms_norm(h, norm_, nl, hd, eps, last);
   const BackendWeight* out_w = output_ ? output_.get() : tok_embeddings_.get();
-  // logits is host memory; on the CPU backend device == host. Tensor parallel: this rank's
-  // vocab columns of the shared [nl, vocab] rows.
-  const LinearOut lo{out_w, nullptr, logits + vocab0_, tp_ > 1 ? cfg_.vocab_size : 0, false};
+  if (tp_ == 1) {
+    // logits [nl, vocab] is host memory: the backend stages a host output (CPU: device == host).
+    const LinearOut lo{out_w, nullptr, logits, 0, false};
+    be.linear(last, nl, &lo, 1);
+    be.synchronize();
+    return;
+  }
+  // Tensor parallel: this rank's vocab columns [vocab0_, vocab0_ + vocab_n_) into device
+  // scratch [nl, vocab_n_], then row by row into its column range of the shared host rows
+  // (the ranks' ranges are disjoint; a strided host output would be staged whole and could
+  // overwrite the other ranks' columns).
+  float* part = logits_part_.reserve(static_cast<size_t>(nl) * vocab_n_);
+  const LinearOut lo{out_w, nullptr, part, 0, false};
   be.linear(last, nl, &lo, 1);
+  for (int i = 0; i < nl; ++i)
+    be.copy_to_host(logits + static_cast<size_t>(i) * cfg_.vocab_size + vocab0_,
+                    part + static_cast<size_t>(i) * vocab_n_, sizeof(float) * vocab_n_);
   be.synchronize();
 }
 

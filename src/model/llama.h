@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <vector>
 
 #include "kv/kv_layout.h"
 #include "model/model.h"
@@ -29,6 +30,13 @@ struct ModelRuntimeOptions {
   // CPU backend with threads / exact / llamacpp_numerics above. Tests inject other backends
   // (the CUDA backend under the shim) here.
   std::function<std::unique_ptr<Backend>()> make_backend;
+  // Tensor parallelism (create_tp_model): rank r's backend, e.g. a CUDA backend on device r.
+  // Empty: make_backend (or the CPU backend) for every rank.
+  std::function<std::unique_ptr<Backend>(int rank)> make_rank_backend;
+  // Tensor parallelism: N communicators, rank r's at [r], made once by create_tp_model. Their
+  // all_reduce_sum must take this backend's device pointers: CPU communicators for the CPU
+  // backend (host memory), NCCL for CUDA devices. Empty: create_cpu_communicators.
+  std::function<std::vector<std::unique_ptr<Communicator>>(int size)> make_comms;
   // Tensor parallelism (docs/architecture.md): this model is rank comm->rank() of
   // comm->size(), its weights are that rank's shards (convert::split_model: the whole
   // model's config with tensor_para_size = size, per-layer tensors sliced) and it calls
@@ -59,8 +67,11 @@ class LlamaModel : public Model {
 
 // Uploads (repacks) the weights and allocates the KV pool. `w` may be freed afterwards.
 // With opt.comm (rank r of N): q/k/v, w1/w3 and the KV pool hold this rank's heads / inter
-// slice, wo/w2 its columns; the lm head computes vocab rows [r·V/N, (r+1)·V/N) and writes
-// only those columns of `logits` (ranks share host memory; see tp_model.h).
+// slice, wo/w2 its columns, and the all-reduces after wo and w2 run on the backend's device
+// buffers; the lm head computes vocab rows [r·V/N, (r+1)·V/N) into device scratch
+// [rows, V/N], then copies each row into its column range of the host `logits` (one copy per
+// logits row and rank; the ranks' ranges are disjoint, so they write concurrently; see
+// tp_model.h). An NCCL all-gather would be the GPU-optimal form.
 // With kv_kind kInt8 and past_kv_scale on every layer, K/V are quantised with those static
 // parameters (lmdeploy kv_qparams) instead of per token: codes q = clamp(rint((x-zp)/scale),
 // -128, 127) are stored as q + 128 with the row parameters (scale, zp - 128*scale), so the

@@ -6,6 +6,7 @@
 #include <mutex>
 #include <thread>
 
+#include "backend/backend.h"
 #include "comm/cpu_communicator.h"
 #include "common/error.h"
 #include "common/logging.h"
@@ -16,9 +17,16 @@ namespace {
 class TpModel : public LlamaModel {
  public:
   TpModel(const std::vector<ModelWeights>& ranks, const ModelRuntimeOptions& opt)
-      : n_(static_cast<int>(ranks.size())), group_(std::max(1, n_)) {
+      : n_(static_cast<int>(ranks.size())) {
     LMD_CHECK(n_ >= 2) << "tensor-parallel model: " << n_ << " rank(s) given, need at least 2";
     LMD_CHECK(opt.comm == nullptr) << "tensor-parallel model: ModelRuntimeOptions::comm must be null";
+    comms_ = opt.make_comms ? opt.make_comms(n_) : create_cpu_communicators(n_);
+    LMD_CHECK(static_cast<int>(comms_.size()) == n_)
+        << "tensor-parallel model: the communicator factory made " << comms_.size() << " communicators for " << n_
+        << " ranks";
+    for (int r = 0; r < n_; ++r)
+      LMD_CHECK(comms_[r] && comms_[r]->rank() == r && comms_[r]->size() == n_)
+          << "tensor-parallel model: communicator " << r << " is not rank " << r << " of " << n_;
     const int threads = opt.threads > 0 ? opt.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     for (int r = 0; r < n_; ++r) {
       LMD_CHECK(ranks[r].config.tensor_para_size == n_)
@@ -26,7 +34,8 @@ class TpModel : public LlamaModel {
           << ranks[r].config.tensor_para_size << ", not " << n_;
       ModelRuntimeOptions ro = opt;
       ro.threads = std::max(1, threads / n_);
-      ro.comm = &group_.rank(r);
+      ro.comm = comms_[r].get();
+      if (opt.make_rank_backend) ro.make_backend = [&opt, r] { return opt.make_rank_backend(r); };
       ranks_.push_back(create_llama_model(ranks[r], ro));
     }
     cfg_ = ranks_[0]->config();
@@ -87,7 +96,7 @@ class TpModel : public LlamaModel {
       e = nullptr;
     }
     if (first) {
-      group_.reset();  // every rank has left its collectives
+      for (auto& c : comms_) c->reset();  // every rank has left its collectives
       std::rethrow_exception(first);
     }
   }
@@ -98,7 +107,7 @@ class TpModel : public LlamaModel {
       ranks_[r]->forward(*plan_, logits_);
     } catch (...) {
       errors_[r] = std::current_exception();
-      group_.abort();
+      for (auto& c : comms_) c->abort();  // wakes the ranks waiting for this one
     }
   }
 
@@ -121,7 +130,7 @@ class TpModel : public LlamaModel {
   }
 
   const int n_;
-  CpuCommGroup group_;
+  std::vector<std::unique_ptr<Communicator>> comms_;  // [n_]: outlive the rank models using them
   std::vector<std::unique_ptr<LlamaModel>> ranks_;
   ModelConfig cfg_;
   KvLayout layout_;

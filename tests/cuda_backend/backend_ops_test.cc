@@ -169,7 +169,16 @@ TEST(CudaBackendShim, LinearEveryFormat) {
       SCOPED_TRACE("dtype " + std::to_string(static_cast<int>(dt)) + " group " + std::to_string(group));
       Pair p;
       const int cols = 256;
-      for (int n : {1, 6, 13}) {  // 4-token kernel; 8-token kernel, one and two tiles
+      // 4-token GEMV; 8-token GEMV, one and two tiles; n >= 16 (prefill-sized): the tensor-core
+      // W4A16 GEMM for int4 and cuBLAS (its shim twin) for f16 / bf16, partial 32-token tiles.
+      for (int n : {1, 6, 13, 16, 33}) {
+        // Tolerance (relative to the largest |y|): the GEMVs are exact fp32 math (2e-6). The
+        // n >= 16 paths round the activations to f16 (int4 also its dequantised weights; the
+        // f16 weights are exact), bf16 to bf16: relative 2^-11 (2^-8) per product, and with
+        // cols = 256 random terms Σ|w x| is ~5x the largest |y|, so 2^-11 * 5 * 2 ≈ 5e-3 and
+        // 2^-8 * 5 * 2 ≈ 4e-2 (~a few percent of one wrongly indexed term).
+        const bool gemm = n >= 16 && (dt == DType::kInt4 || dt == DType::kF16 || dt == DType::kBF16);
+        const float tol = !gemm ? 2e-6f : dt == DType::kBF16 ? 4e-2f : 5e-3f;
         const WeightTensor wa = random_weight(dt, 70, cols, group, 11), wb = random_weight(dt, 33, cols, group, 12);
         auto ga = p.gpu->upload_weight(wa), gb = p.gpu->upload_weight(wb);
         auto ca = p.cpu->upload_weight(wa), cb = p.cpu->upload_weight(wb);
@@ -182,16 +191,44 @@ TEST(CudaBackendShim, LinearEveryFormat) {
         const LinearOut co[2] = {{ca.get(), nullptr, ry.data(), ld, false}, {cb.get(), bias.data(), ry.data() + 70, ld, true}};
         p.gpu->linear(dx.get(), n, go, 2);
         p.cpu->linear(x.data(), n, co, 2);
-        expect_close(dy.host(), ry, 2e-6f, "fused linear");
+        expect_close(dy.host(), ry, tol, "fused linear");
 
         std::vector<float> host_y(static_cast<size_t>(n) * 70, 0.0f), ref_y(host_y.size());
         const LinearOut gh{ga.get(), nullptr, host_y.data(), 0, false};
         const LinearOut ch{ca.get(), nullptr, ref_y.data(), 0, false};
         p.gpu->linear(dx.get(), n, &gh, 1);
         p.cpu->linear(x.data(), n, &ch, 1);
-        expect_close(host_y, ref_y, 2e-6f, "linear into host memory");
+        expect_close(host_y, ref_y, tol, "linear into host memory");
       }
     }
+  }
+}
+
+// int4 shapes the tensor-core GEMM cannot take (cols not a multiple of 32, group 16: the CUDA
+// backend accepts them, the CPU backend does not) are not repacked and stay on the SIMT GEMV at
+// prefill-sized n: vs a double reference over WeightTensor::to_f32 within 2e-6 of the largest
+// value (the GEMM's f16 rounding would not pass this).
+TEST(CudaBackendShim, LinearInt4OddShapesUseTheGemv) {
+  Pair p;
+  for (int cols : {48, 80}) {
+    SCOPED_TRACE("cols " + std::to_string(cols));
+    const int n = 17, rows = 19;
+    const WeightTensor w = random_weight(DType::kInt4, rows, cols, 16, 21);
+    const std::vector<float> wf = w.to_f32();
+    auto g = p.gpu->upload_weight(w);
+    const auto x = randn(static_cast<size_t>(n) * cols, 22), bias = randn(rows, 23);
+    Dev<float> dx(*p.gpu, x), dbias(*p.gpu, bias), dy(*p.gpu, static_cast<size_t>(n) * rows);
+    std::vector<float> ref(static_cast<size_t>(n) * rows);
+    for (int t = 0; t < n; ++t)
+      for (int r = 0; r < rows; ++r) {
+        double acc = bias[r];
+        for (int c = 0; c < cols; ++c)
+          acc += static_cast<double>(wf[static_cast<size_t>(r) * cols + c]) * x[static_cast<size_t>(t) * cols + c];
+        ref[static_cast<size_t>(t) * rows + r] = static_cast<float>(acc);
+      }
+    const LinearOut go{g.get(), dbias.get(), dy.get(), 0, false};
+    p.gpu->linear(dx.get(), n, &go, 1);
+    expect_close(dy.host(), ref, 2e-6f, "int4 linear, odd shape");
   }
 }
 
@@ -285,6 +322,66 @@ TEST(CudaBackendShim, ClearErrors) {
   WeightTensor odd = random_weight(DType::kInt4, 4, 96, 32, 1);
   odd.group_size = 64;  // 96 % 64 != 0
   EXPECT_THROW(p.gpu->upload_weight(odd), Error);
+}
+
+// Steps whose sequences have >= 16 rows go through the tensor-core prefill kernel
+// (fp16 / int8 / int4 KV; an f32 cache keeps the exact decode kernel), beside decode rows
+// and rows on history. Tolerance: Q, K, V and P are fp16 inputs of the mma (2e-3 of the
+// largest output); 2e-5 on the f32 cache, which never leaves fp32.
+TEST(CudaBackendShim, PrefillRowsThroughThePrefillKernel) {
+  for (KvKind kind : {KvKind::kF32, KvKind::kF16, KvKind::kInt8, KvKind::kInt4}) {
+    for (int hd : {64, 128}) {
+      SCOPED_TRACE("kv kind " + std::to_string(static_cast<int>(kind)) + " hd " + std::to_string(hd));
+      Pair p;
+      KvLayout L;
+      L.num_layer = 2;
+      L.kv_head_num = 2;
+      L.head_dim = hd;
+      L.block_len = 16;
+      L.kind = kind;
+      AttentionParams ap;
+      ap.head_num = 6;
+      ap.kv_head_num = 2;
+      ap.head_dim = hd;
+      ap.rot_dim = hd;
+      const int blocks = 16;
+      const size_t pool_bytes = L.block_bytes() * blocks;
+      Dev<uint8_t> gpool(*p.gpu, pool_bytes);
+      std::vector<uint8_t> cpool(pool_bytes, 0);
+      const int qd = ap.head_num * hd, kd = ap.kv_head_num * hd, layer = 1;
+      auto run_step = [&](const StepPlan& plan, uint32_t seed, float tol) {
+        const int n = static_cast<int>(plan.tokens.size());
+        const auto q = randn(static_cast<size_t>(n) * qd, seed), k = randn(static_cast<size_t>(n) * kd, seed + 1),
+                   v = randn(static_cast<size_t>(n) * kd, seed + 2);
+        Dev<float> gq(*p.gpu, q), gk(*p.gpu, k), gv(*p.gpu, v), go(*p.gpu, static_cast<size_t>(n) * qd);
+        std::vector<float> cq = q, ck = k, co(static_cast<size_t>(n) * qd);
+        p.gpu->begin_step(plan, L, gpool.get(), ap);
+        p.cpu->begin_step(plan, L, cpool.data(), ap);
+        p.gpu->rope_kv_write(layer, gq.get(), gk.get(), gv.get(), n);
+        p.cpu->rope_kv_write(layer, cq.data(), ck.data(), v.data(), n);
+        EXPECT_TRUE(gpool.host() == cpool) << "KV pool bytes differ";
+        for (int rep = 0; rep < 2; ++rep) {  // twice: the cached tile upload
+          p.gpu->attention(layer, gq.get(), go.get(), n);
+          p.cpu->attention(layer, cq.data(), co.data(), n);
+          const auto g = go.host();
+          expect_close(g, co, tol, "attention");
+        }
+      };
+      StepPlan a;
+      a.tokens.assign(24, 1);
+      a.seqs = {StepSequence{1, 0, 11, 0, true, {7, 2}}, StepSequence{2, 11, 13, 0, true, {4, 0, 11}}};
+      run_step(a, 100, 2e-5f);
+      StepPlan b;
+      b.tokens.assign(61, 1);
+      b.seqs = {StepSequence{3, 0, 40, 0, true, {5, 9, 12}}, StepSequence{1, 40, 1, 11, true, {7, 2}},
+                StepSequence{2, 41, 20, 13, true, {4, 0, 11}}};
+      run_step(b, 200, kind == KvKind::kF32 ? 2e-5f : 2e-3f);
+      StepPlan c;
+      c.tokens.assign(17, 1);
+      c.seqs = {StepSequence{1, 0, 17, 12, true, {7, 2, 13}}};
+      run_step(c, 300, kind == KvKind::kF32 ? 2e-5f : 2e-3f);
+    }
+  }
 }
 
 }  // namespace

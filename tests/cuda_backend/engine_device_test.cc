@@ -11,36 +11,13 @@
 #include "common/paths.h"
 #include "kernels/cuda/shim/cuda_compat.h"
 #include "lmdeploy/engine.h"
+#include "engine_greedy.h"
 
 namespace lmd {
 namespace {
 
-std::string model_path() {
-  const char* env = std::getenv("LMD_MODEL_PATH");
-  return env && *env ? std::string(env) : default_model_path();
-}
-
-// Greedy tokens; *device_bytes: the shim device's memory in use while the engine lives
-// (> 0 only when the engine runs on the CUDA backend).
-std::vector<int32_t> greedy(const std::string& device, const std::string& prompt, size_t* device_bytes) {
-  EngineConfig cfg;
-  cfg.device = device;
-  cfg.numerics = "exact";
-  cfg.threads = 2;
-  cfg.session_len = 64;
-  cfg.max_batch_size = 1;
-  cfg.cache_block_seq_len = 16;
-  cfg.cache_max_entry_count = 8;  // blocks: the shim's "device" memory is host memory
-  auto engine = Engine::create(model_path(), cfg);
-  Request r;
-  r.prompt_ids = engine->encode(prompt, true);
-  r.gen.max_new_tokens = 3;
-  r.gen.temperature = 0.0f;
-  const GenerationOutput out = engine->submit(r)->collect();
-  *device_bytes = shim::device_heap().bytes_in_use;
-  EXPECT_TRUE(out.finish_reason == "length" || out.finish_reason == "stop") << out.finish_reason << " " << out.error;
-  return out.token_ids;
-}
+using test::greedy;
+using test::model_path;
 
 TEST(CudaBackendEngine, DeviceAutoAndCudaUseTheShimDevice) {
   ASSERT_TRUE(std::ifstream(model_path()).good())
@@ -48,12 +25,12 @@ TEST(CudaBackendEngine, DeviceAutoAndCudaUseTheShimDevice) {
   ASSERT_EQ(cuda_devices().size(), 1u);  // the shim's
   const std::string prompt = "The capital of France is";
   size_t bytes = 0;
-  const auto cpu = greedy("cpu", prompt, &bytes);
+  const auto cpu = greedy("cpu", 1, prompt, &bytes);
   ASSERT_FALSE(cpu.empty());
   EXPECT_EQ(bytes, 0u);
-  EXPECT_EQ(greedy("auto", prompt, &bytes), cpu);
+  EXPECT_EQ(greedy("auto", 1, prompt, &bytes), cpu);
   EXPECT_GT(bytes, 50u << 20) << "--device auto did not put the weights on the (shim) device";
-  EXPECT_EQ(greedy("cuda", prompt, &bytes), cpu);
+  EXPECT_EQ(greedy("cuda", 1, prompt, &bytes), cpu);
   EXPECT_GT(bytes, 50u << 20);
 }
 

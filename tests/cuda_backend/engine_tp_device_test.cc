@@ -1,16 +1,28 @@
 // Engine::create with a CUDA device and --tp > 1: one rank per device, so with the shim's one
 // simulated device --tp 2 must fail before loading anything, naming how many devices exist;
-// with enough devices it is still refused (NCCL is not wired into the model: docs/cuda.md).
+// with three simulated devices (LMD_CUDA_SHIM_DEVICES=3) the engine runs rank r on device r,
+// its all-reduces through this binary's create_cuda_communicators (CPU communicators:
+// shim_communicators.cc), and greedy output equals the CPU engine's. --tp 3, not 2: SmolLM2's
+// 9 heads / 3 KV heads divide by 3 only (and the tiny generated models' head dim, 16, is not
+// one the CUDA attention kernel takes).
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <fstream>
 #include <string>
 
 #include "backend/cuda/cuda_backend.h"
 #include "common/error.h"
+#include "common/paths.h"
+#include "kernels/cuda/shim/cuda_compat.h"
 #include "lmdeploy/engine.h"
+#include "engine_greedy.h"
 
 namespace lmd {
 namespace {
+
+using test::greedy;
+using test::model_path;
 
 void expect_refused(const std::string& device, int tp, const std::string& needle) {
   EngineConfig cfg;
@@ -36,10 +48,20 @@ TEST(CudaEngineTp, TooFewDevicesNamesHowManyExist) {
   expect_refused("auto", tp, needle);
 }
 
-TEST(CudaEngineTp, EnoughDevicesIsRefusedUntilWired) {
-  const size_t have = cuda_devices().size();
-  if (have < 2) GTEST_SKIP() << "requires >= 2 CUDA devices (NCCL); " << have << " here";
-  expect_refused("cuda", 2, "not wired into the model yet");
+TEST(CudaEngineTp, Tp3OnThreeShimDevicesEqualsCpuEngine) {
+  ASSERT_TRUE(std::ifstream(model_path()).good())
+      << "model file " << model_path() << " missing: run tools/fetch_model.sh or set LMD_MODEL_PATH";
+  setenv("LMD_CUDA_SHIM_DEVICES", "3", 1);
+  struct Restore {
+    ~Restore() { unsetenv("LMD_CUDA_SHIM_DEVICES"); }
+  } restore;
+  ASSERT_EQ(cuda_devices().size(), 3u);
+  const std::string prompt = "The capital of France is";
+  size_t bytes = 0;
+  const auto cpu = greedy("cpu", 1, prompt, &bytes);
+  ASSERT_EQ(cpu.size(), 3u);
+  EXPECT_EQ(greedy("cuda", 3, prompt, &bytes), cpu);
+  EXPECT_GT(bytes, 50u << 20) << "--device cuda --tp 3 did not put the weights on the (shim) devices";
 }
 
 }  // namespace

@@ -13,6 +13,13 @@
 //     same operation with the same mask; the last lane to arrive computes everybody's result.
 //   * shared memory is a per-block arena filled with 0xFF (NaN for floats) at block start,
 //     so reading a value nobody wrote is visible.
+//
+// Host threads: all of the above is per host thread (the built-in variables, the fiber pool
+// and the block being run are thread_local; so is the active Schedule, which a test sets on
+// the thread that launches), so several host threads — tensor-parallel ranks, one per
+// simulated device (cudart.h: LMD_CUDA_SHIM_DEVICES) — launch kernels concurrently, each
+// running its own grid to completion. Shared between them: only the device heap (cudart.h,
+// under its mutex) and the memory the kernels touch.
 #pragma once
 
 #include <boost/context/fiber.hpp>

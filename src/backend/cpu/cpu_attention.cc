@@ -203,6 +203,7 @@ void CpuBackend::attention(int layer, const float* q, float* out, int n) {
   const int group = params_.head_num / params_.kv_head_num;
   const int qd = params_.head_num * hd;
   const size_t block_bytes = layout_.block_bytes();
+  const bool f16 = layout_.kind == KvKind::kF16;
   // scratch per thread: one KV tile + scores [kQueryTile * group][max context]
   int64_t max_ctx = 0;
   for (const auto& it : attn_items_) max_ctx = std::max<int64_t>(max_ctx, tok_pos_[it.tok_end - 1] + 1);
@@ -225,9 +226,23 @@ void CpuBackend::attention(int layer, const float* q, float* out, int n) {
       // query vector i: token it.tok_begin + i / group, head kv_head * group + i % group
       auto qvec = [&](int i) { return q + static_cast<size_t>(it.tok_begin + i / group) * qd + (it.kv_head * group + i % group) * hd; };
       auto qpos = [&](int i) { return tok_pos_[it.tok_begin + i / group]; };
+      const int ntok = it.tok_end - it.tok_begin;
+      // fp16 cache rows of (layer, kv, head) in a block, read in place by the *_f16 kernels
+      auto f16_rows = [&](const uint8_t* block, int kv) {
+        return reinterpret_cast<const uint16_t*>(block + layout_.row_offset(layer, kv, it.kv_head, 0));
+      };
       for (int b = 0; b < nblocks; ++b) {
         const uint8_t* block = kv_pool_ + static_cast<size_t>(blocks_[s.block_begin + b]) * block_bytes;
         const int rows = std::min(bl, ctx - b * bl);
+        if (f16) {  // the `group` query heads of a token are consecutive in q: one call per token
+          for (int tt = 0; tt < ntok; ++tt) {
+            const int valid = std::min(rows, qpos(tt * group) - b * bl + 1);
+            if (valid > 0)
+              kern.attn_scores_f16(qvec(tt * group), group, f16_rows(block, 0), valid, hd, params_.softmax_scale,
+                                   scores + static_cast<size_t>(tt * group) * ctx_pad + b * bl, ctx_pad);
+          }
+          continue;
+        }
         const float* kt = load_kv_tile(kern, layout_, block, layer, 0, it.kv_head, rows, tile);
         for (int i = 0; i < nq; ++i) {
           const int valid = std::min(rows, qpos(i) - b * bl + 1);
@@ -244,6 +259,16 @@ void CpuBackend::attention(int layer, const float* q, float* out, int n) {
       for (int b = 0; b < nblocks; ++b) {
         const uint8_t* block = kv_pool_ + static_cast<size_t>(blocks_[s.block_begin + b]) * block_bytes;
         const int rows = std::min(bl, ctx - b * bl);
+        if (f16) {  // the token's `group` output heads are consecutive too
+          for (int tt = 0; tt < ntok; ++tt) {
+            const int valid = std::min(rows, qpos(tt * group) - b * bl + 1);
+            if (valid <= 0) continue;
+            float* o = out + static_cast<size_t>(it.tok_begin + tt) * qd + it.kv_head * group * hd;
+            kern.attn_accum_f16(scores + static_cast<size_t>(tt * group) * ctx_pad + b * bl, ctx_pad, group,
+                                f16_rows(block, 1), valid, hd, o);
+          }
+          continue;
+        }
         const float* vt = load_kv_tile(kern, layout_, block, layer, 1, it.kv_head, rows, tile);
         for (int i = 0; i < nq; ++i) {
           const int valid = std::min(rows, qpos(i) - b * bl + 1);

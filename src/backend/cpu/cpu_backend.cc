@@ -75,8 +75,12 @@ bool CpuBackend::supports_op(BackendOp op, DType weight_dtype, int group_size) c
   }
 }
 
+// The AVX-512 and AVX2 GEMMs want the 16-row interleaved layout (cpu_kernels.h); the scalar
+// table, the exact path (per-row dequant) and llama.cpp numerics mode (per-row ggml dots)
+// keep rows.
 std::unique_ptr<BackendWeight> CpuBackend::upload_weight(const WeightTensor& w) {
-  return std::make_unique<CpuWeight>(w);
+  const bool rows16 = !exact_ && !llamacpp_ && kernels().isa >= CpuIsa::kAvx2;
+  return std::make_unique<CpuWeight>(w, rows16 ? PackLayout::kRows16 : PackLayout::kRows);
 }
 
 void CpuBackend::grow_thread_scratch(size_t floats) {

@@ -15,7 +15,9 @@ namespace lmd::cpu {
 
 class CpuWeight : public BackendWeight {
  public:
-  explicit CpuWeight(const WeightTensor& w);
+  // layout: PackLayout::kRows16 for the AVX-512 batched GEMM (quantised weights only; dense
+  // ones ignore it). Every kernel table reads both layouts.
+  explicit CpuWeight(const WeightTensor& w, PackLayout layout = PackLayout::kRows);
 
   enum class Kind { kInt4, kInt8, kDense };
   Kind kind() const { return kind_; }

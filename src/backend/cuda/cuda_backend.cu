@@ -10,15 +10,19 @@
 #include <string>
 #include <vector>
 
+#include "backend/cuda/device_pool.cuh"
 #include "common/error.h"
 #include "kernels/cuda/decode_attention.cuh"
 #include "kernels/cuda/elementwise.cuh"
 #include "kernels/cuda/embedding.cuh"
 #include "kernels/cuda/gemv.cuh"
+#include "kernels/cuda/prefill_attention.cuh"
 #include "kernels/cuda/rms_norm.cuh"
 #include "kernels/cuda/rope_kv_write.cuh"
 #include "kernels/cuda/silu_mul.cuh"
 #include "kernels/cuda/w4a16_gemv.cuh"
+#include "kernels/cuda/dense_gemm.cuh"
+#include "kernels/cuda/w4a16_gemm.cuh"
 
 namespace lmd {
 namespace cuda {
@@ -46,10 +50,34 @@ class CudaWeight : public BackendWeight {
  public:
   void* data = nullptr;  // nibbles / int8 codes / dense elements
   void* aux = nullptr;   // fp16 (scale, min) pairs / fp16 scales
+  // int4 with cols and group multiples of 32: the codes again in the W4A16 GEMM's fragment
+  // order (w4a16_gemm.cuh), for prefill-sized steps; `data` stays for the GEMV and embedding.
+  void* packed = nullptr;
   ~CudaWeight() override {
     cudaFree(data);
     cudaFree(aux);
+    cudaFree(packed);
   }
+};
+
+// The backend's cuBLAS handle (dense fp16 / bf16 GEMMs of prefill-sized steps), created on
+// first use and bound to the backend's stream.
+class CublasHandle {
+ public:
+  ~CublasHandle() {
+    if (h_) cublasDestroy(h_);
+  }
+  cublasHandle_t get(cudaStream_t stream) {
+    if (!h_) {
+      LMD_CHECK_KIND(cublasCreate(&h_) == CUBLAS_STATUS_SUCCESS, kInternal) << "cuda backend: cublasCreate failed";
+      LMD_CHECK_KIND(cublasSetStream(h_, stream) == CUBLAS_STATUS_SUCCESS, kInternal)
+          << "cuda backend: cublasSetStream failed";
+    }
+    return h_;
+  }
+
+ private:
+  cublasHandle_t h_ = nullptr;
 };
 
 // A device buffer that grows to the largest request (contents not preserved).
@@ -76,26 +104,24 @@ class Scratch {
 
 class CudaBackend : public Backend {
  public:
-  explicit CudaBackend(const CudaBackendOptions& opt) : opt_(opt) {
+  explicit CudaBackend(const CudaBackendOptions& opt) : opt_(opt), pool_(opt.device) {
     LMD_CHECK(opt.attention_split_len > 0) << "cuda backend: attention_split_len " << opt.attention_split_len;
     LMD_CUDA_OK(cudaSetDevice(opt.device));
     LMD_CUDA_OK(cudaStreamCreate(&stream_));
   }
   ~CudaBackend() override {
+    cudaSetDevice(opt_.device);
     cudaStreamSynchronize(stream_);
-    for (auto& [p, bytes] : allocs_) cudaFree(reinterpret_cast<void*>(p));
-    cudaStreamDestroy(stream_);
+    cudaStreamDestroy(stream_);  // pool_'s destructor returns its blocks to the driver
   }
 
   const char* name() const override { return "cuda"; }
 
   // --- memory ---
+  // From the caching pool (device_pool.cuh; its errors name the size and cudaMemGetInfo).
   void* alloc(size_t bytes) override {
-    void* p = nullptr;
-    const cudaError_t e = cudaMalloc(&p, bytes == 0 ? 1 : bytes);
-    LMD_CHECK_KIND(e == cudaSuccess, kResourceExhausted)
-        << "cuda backend: cannot allocate " << bytes << " bytes on device " << opt_.device << ": "
-        << cudaGetErrorString(e);
+    use_device();
+    void* p = pool_.allocate(bytes);
     LMD_CUDA_OK(cudaMemsetAsync(p, 0, bytes, stream_));
     std::lock_guard<std::mutex> lock(mu_);
     allocs_[reinterpret_cast<uintptr_t>(p)] = bytes;
@@ -103,23 +129,29 @@ class CudaBackend : public Backend {
   }
   void free(void* ptr) override {
     if (!ptr) return;
+    use_device();
     {
       std::lock_guard<std::mutex> lock(mu_);
       LMD_CHECK_KIND(allocs_.erase(reinterpret_cast<uintptr_t>(ptr)) == 1, kInternal)
           << "cuda backend: free of a pointer this backend did not allocate";
     }
     LMD_CUDA_OK(cudaStreamSynchronize(stream_));  // no kernel may still use it
-    LMD_CUDA_OK(cudaFree(ptr));
+    pool_.deallocate(ptr);  // cached for the next alloc
   }
   void copy_to_device(void* dst, const void* src, size_t bytes) override {
+    use_device();
     LMD_CUDA_OK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream_));
     LMD_CUDA_OK(cudaStreamSynchronize(stream_));  // src may be freed when we return
   }
   void copy_to_host(void* dst, const void* src, size_t bytes) override {
+    use_device();
     LMD_CUDA_OK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream_));
     LMD_CUDA_OK(cudaStreamSynchronize(stream_));
   }
-  void synchronize() override { LMD_CUDA_OK(cudaStreamSynchronize(stream_)); }
+  void synchronize() override {
+    use_device();
+    LMD_CUDA_OK(cudaStreamSynchronize(stream_));
+  }
 
   bool supports_op(BackendOp op, DType weight_dtype, int group_size) const override {
     if (op != BackendOp::kLinear && op != BackendOp::kEmbedding) return true;
@@ -138,6 +170,7 @@ class CudaBackend : public Backend {
                   const AttentionParams& params) override;
   void embedding(const BackendWeight& table, const int32_t* tokens, int n, float* out) override;
   void rms_norm(const float* x, const float* w, int n, int dim, float eps, float* out) override {
+    use_device();
     StreamScope s(stream_);
     // rms_norm writes x only when given a residual; here it is read-only.
     cuda::rms_norm<float>(const_cast<float*>(x), nullptr, w, n, dim, eps, out);
@@ -145,13 +178,16 @@ class CudaBackend : public Backend {
   }
   void linear(const float* x, int n, const LinearOut* outs, int n_outs) override;
   void rope_kv_write(int layer, float* q, float* k, const float* v, int n) override;
+  void set_kv_static_params(int layer, const float* scale_zp4) override;
   void attention(int layer, const float* q, float* out, int n) override;
   void silu_mul(const float* g, const float* u, int n, int dim, float* out) override {
+    use_device();
     StreamScope s(stream_);
     cuda::silu_mul<float>(g, u, static_cast<int64_t>(n) * dim, out);
     check_launch("silu_mul");
   }
   void add(float* x, const float* y, size_t count) override {
+    use_device();
     StreamScope s(stream_);
     cuda::add(x, y, static_cast<int64_t>(count));
     check_launch("add");
@@ -159,6 +195,7 @@ class CudaBackend : public Backend {
   void gather_rows(const float* x, const int32_t* rows, int n_rows, int dim, float* out) override {
     if (n_rows <= 0) return;
     for (int i = 0; i < n_rows; ++i) LMD_CHECK(rows[i] >= 0) << "gather_rows: row " << rows[i] << " < 0";
+    use_device();
     int32_t* d_rows = gather_rows_.get<int32_t>(n_rows);
     LMD_CUDA_OK(cudaMemcpyAsync(d_rows, rows, sizeof(int32_t) * n_rows, cudaMemcpyHostToDevice, stream_));
     StreamScope s(stream_);
@@ -167,6 +204,13 @@ class CudaBackend : public Backend {
   }
 
  private:
+  // Tensor-parallel ranks (tp_model.h) build a backend on one thread and run it on another,
+  // and the CUDA device is per host thread: every public entry selects this backend's device
+  // (cudaGetDevice is a cheap thread-local read; cudaSetDevice only on a change).
+  void use_device() {
+    int current = -1;
+    if (cudaGetDevice(&current) != cudaSuccess || current != opt_.device) LMD_CUDA_OK(cudaSetDevice(opt_.device));
+  }
   void check_launch(const char* what) {
     const cudaError_t e = cudaGetLastError();
     LMD_CHECK_KIND(e == cudaSuccess, kInternal) << "cuda backend: " << what << " kernel: " << cudaGetErrorString(e);
@@ -190,7 +234,8 @@ class CudaBackend : public Backend {
   CudaBackendOptions opt_;
   cudaStream_t stream_ = nullptr;
   std::mutex mu_;
-  std::map<uintptr_t, size_t> allocs_;  // device base -> bytes
+  std::map<uintptr_t, size_t> allocs_;  // device base -> bytes (requested)
+  DevicePool pool_;                     // alloc/free; returns every block on destruction
 
   // --- step state (begin_step) ---
   KvLayout layout_;
@@ -203,9 +248,20 @@ class CudaBackend : public Backend {
   std::vector<float> h_cos_, h_sin_, h_logn_;
   Scratch kv_block_, kv_slot_, kv_len_, table_offset_, blocks_, cos_, sin_, logn_;
   Scratch part_o_, part_ml_, tokens_, gather_rows_, staged_y_;
+  Scratch x_cast_;       // linear(): activations cast to f16 / bf16 for cuBLAS
+  CublasHandle cublas_;  // linear(): dense f16 / bf16 GEMMs of prefill-sized steps
+  // attention(): CTAs of the prefill kernel, uploaded again only when they change.
+  std::vector<PrefillTile> h_prefill_tiles_;
+  Scratch prefill_tiles_;
+  // Static int8 KV (set_kv_static_params): [layer][K, V][scale, zp, zp - 128 scale, 0].
+  std::vector<float> h_kv_static_;
+  std::vector<bool> kv_static_set_;
+  bool kv_static_dirty_ = false;
+  Scratch kv_static_;
 };
 
 std::unique_ptr<BackendWeight> CudaBackend::upload_weight(const WeightTensor& w) {
+  use_device();
   LMD_CHECK(w.shape.size() == 2) << "upload_weight: expected a matrix, got " << w.shape.size() << " dims";
   auto out = std::make_unique<CudaWeight>();
   out->rows = w.rows();
@@ -245,11 +301,18 @@ std::unique_ptr<BackendWeight> CudaBackend::upload_weight(const WeightTensor& w)
     LMD_CUDA_OK(cudaMalloc(&out->aux, aux_bytes));
     LMD_CUDA_OK(cudaMemcpy(out->aux, w.aux.data(), aux_bytes, cudaMemcpyHostToDevice));
   }
+  if (w.dtype == DType::kInt4 && out->cols % 32 == 0 && w.group_size % 32 == 0) {
+    // Repacked once here for the tensor-core GEMM (other shapes use the GEMV at every n).
+    const std::vector<uint32_t> packed = w4_repack(w.data.data(), out->rows, out->cols);
+    LMD_CUDA_OK(cudaMalloc(&out->packed, std::max<size_t>(1, packed.size() * sizeof(uint32_t))));
+    LMD_CUDA_OK(cudaMemcpy(out->packed, packed.data(), packed.size() * sizeof(uint32_t), cudaMemcpyHostToDevice));
+  }
   return out;
 }
 
 void CudaBackend::begin_step(const StepPlan& plan, const KvLayout& layout, uint8_t* kv_pool,
                              const AttentionParams& params) {
+  use_device();
   layout_ = layout;
   kv_pool_ = kv_pool;
   params_ = resolve_attention_params(params);
@@ -320,6 +383,7 @@ void CudaBackend::begin_step(const StepPlan& plan, const KvLayout& layout, uint8
 }
 
 void CudaBackend::embedding(const BackendWeight& table, const int32_t* tokens, int n, float* out) {
+  use_device();
   const auto& w = static_cast<const CudaWeight&>(table);
   for (int t = 0; t < n; ++t)
     LMD_CHECK(tokens[t] >= 0 && tokens[t] < w.rows)
@@ -353,7 +417,20 @@ void CudaBackend::linear(const float* x, int n, const LinearOut* outs, int n_out
     LMD_CHECK(outs[i].weight->cols == cols)
         << "linear: fused weights disagree on input size (" << outs[i].weight->cols << " vs " << cols << ")";
   if (n <= 0) return;
+  use_device();
   StreamScope s(stream_);
+  // The activations cast for cuBLAS, once per call (fused outputs share x).
+  DType cast_dtype = DType::kF32;
+  auto cast_x = [&](const float* xs, int64_t count, DType dt) -> const void* {
+    if (dt == DType::kF16) {
+      if (cast_dtype != dt) cast_activations(xs, count, x_cast_.get<__half>(count));
+      cast_dtype = dt;
+      return x_cast_.get<__half>(count);
+    }
+    if (cast_dtype != dt) cast_activations(xs, count, x_cast_.get<__nv_bfloat16>(count));
+    cast_dtype = dt;
+    return x_cast_.get<__nv_bfloat16>(count);
+  };
   for (int i = 0; i < n_outs; ++i) {
     const auto& w = *static_cast<const CudaWeight*>(outs[i].weight);
     const int64_t ldy = outs[i].ldy ? outs[i].ldy : w.rows;
@@ -368,6 +445,12 @@ void CudaBackend::linear(const float* x, int n, const LinearOut* outs, int n_out
     const int rows = static_cast<int>(w.rows), c = static_cast<int>(cols), ld = static_cast<int>(ldy);
     switch (w.dtype) {
       case DType::kInt4:
+        if (n >= kGemmMinTokens && w.packed) {  // prefill-sized: tensor cores, f16 activations
+          w4a16_gemm<float>(W4Packed{static_cast<const uint32_t*>(w.packed), static_cast<const uint16_t*>(w.aux), rows,
+                                     c, w.group_size},
+                            x, n, outs[i].bias, y, ld, outs[i].accumulate);
+          break;
+        }
         w4a16_gemv<float>(W4Matrix{static_cast<const uint8_t*>(w.data), static_cast<const uint16_t*>(w.aux), rows, c,
                                    w.group_size},
                           x, n, outs[i].bias, y, ld, outs[i].accumulate);
@@ -382,10 +465,22 @@ void CudaBackend::linear(const float* x, int n, const LinearOut* outs, int n_out
              outs[i].accumulate);
         break;
       case DType::kF16:
+        if (n >= kGemmMinTokens) {  // prefill-sized: cuBLAS, activations cast to f16
+          dense_gemm_cublas(cublas_.get(stream_), static_cast<const __half*>(w.data), rows, c,
+                            static_cast<const __half*>(cast_x(x, n * cols, DType::kF16)), n, outs[i].bias, y, ld,
+                            outs[i].accumulate);
+          break;
+        }
         gemv(DenseMatrix<__half>{static_cast<const __half*>(w.data), rows, c}, x, n, outs[i].bias, y, ld,
              outs[i].accumulate);
         break;
       case DType::kBF16:
+        if (n >= kGemmMinTokens) {  // prefill-sized: cuBLAS, activations cast to bf16
+          dense_gemm_cublas(cublas_.get(stream_), static_cast<const __nv_bfloat16*>(w.data), rows, c,
+                            static_cast<const __nv_bfloat16*>(cast_x(x, n * cols, DType::kBF16)), n, outs[i].bias, y,
+                            ld, outs[i].accumulate);
+          break;
+        }
         gemv(DenseMatrix<__nv_bfloat16>{static_cast<const __nv_bfloat16*>(w.data), rows, c}, x, n, outs[i].bias, y,
              ld, outs[i].accumulate);
         break;
@@ -399,10 +494,41 @@ void CudaBackend::linear(const float* x, int n, const LinearOut* outs, int n_out
   }
 }
 
+void CudaBackend::set_kv_static_params(int layer, const float* scale_zp4) {
+  LMD_CHECK(layer >= 0) << "set_kv_static_params: layer " << layer;
+  for (int i = 0; i < 2; ++i)
+    LMD_CHECK(scale_zp4[2 * i] > 0.0f && std::isfinite(scale_zp4[2 * i + 1]))
+        << "set_kv_static_params: layer " << layer << (i ? " v" : " k") << " scale " << scale_zp4[2 * i] << ", zp "
+        << scale_zp4[2 * i + 1];
+  if (h_kv_static_.size() < static_cast<size_t>(layer + 1) * 8) {
+    h_kv_static_.resize(static_cast<size_t>(layer + 1) * 8, 0.0f);
+    kv_static_set_.resize(layer + 1, false);
+  }
+  for (int i = 0; i < 2; ++i) {
+    float* d = &h_kv_static_[static_cast<size_t>(layer) * 8 + 4 * i];
+    d[0] = scale_zp4[2 * i];
+    d[1] = scale_zp4[2 * i + 1];
+    d[2] = d[1] - 128.0f * d[0];  // the row's zero for the unsigned codes, as llama.cc's host path
+    d[3] = 0.0f;
+  }
+  kv_static_set_[layer] = true;
+  kv_static_dirty_ = true;
+}
+
 void CudaBackend::rope_kv_write(int layer, float* q, float* k, const float* v, int n) {
   LMD_CHECK(n == step_tokens_) << "rope_kv_write: " << n << " tokens, the step has " << step_tokens_;
   LMD_CHECK(layer >= 0 && layer < layout_.num_layer) << "rope_kv_write: layer " << layer;
+  use_device();
+  const bool kv_static = layer < static_cast<int>(kv_static_set_.size()) && kv_static_set_[layer];
+  LMD_CHECK(!kv_static || layout_.kind == KvKind::kInt8)
+      << "rope_kv_write: layer " << layer << " has static kv_qparams but the KV cache is not int8 (kind "
+      << static_cast<int>(layout_.kind) << ")";
+  if (kv_static && kv_static_dirty_) {
+    upload(kv_static_, h_kv_static_);  // host copy stays alive (member) until the copy ran
+    kv_static_dirty_ = false;
+  }
   RopeKvArgs a{};
+  a.kv_static = kv_static ? kv_static_.get<float>(0) : nullptr;
   a.q = q;
   a.k = k;
   a.v = v;
@@ -426,6 +552,7 @@ void CudaBackend::rope_kv_write(int layer, float* q, float* k, const float* v, i
 void CudaBackend::attention(int layer, const float* q, float* out, int n) {
   LMD_CHECK(n == step_tokens_) << "attention: " << n << " tokens, the step has " << step_tokens_;
   LMD_CHECK(layer >= 0 && layer < layout_.num_layer) << "attention: layer " << layer;
+  use_device();
   if (n <= 0) return;
   const size_t parts = static_cast<size_t>(n) * params_.head_num * num_splits_;
   AttentionArgs a{};
@@ -444,9 +571,60 @@ void CudaBackend::attention(int layer, const float* q, float* out, int n) {
   a.num_splits = num_splits_;
   a.part_o = part_o_.get<float>(parts * params_.head_dim);
   a.part_ml = part_ml_.get<float>(parts * 2);
+
+  // The step's sequences are the runs of rows sharing a block table with consecutive
+  // positions (begin_step's per-row kv_len / table offset). Sequences with many rows go to
+  // the tensor-core prefill kernel; the others (decode rows, short chunks, and every row of
+  // an f32 cache) to the split-K decode kernel, one launch per run of consecutive rows.
+  std::vector<PrefillSeq> long_seqs;
+  std::vector<std::pair<int, int>> short_runs;  // [first row, end row)
+  for (int r = 0; r < n;) {
+    int e = r + 1;
+    while (e < n && h_table_offset_[e] == h_table_offset_[r] && h_kv_len_[e] == h_kv_len_[e - 1] + 1) ++e;
+    if (use_prefill_attention(a.kv, params_.head_num, e - r)) {
+      long_seqs.push_back(PrefillSeq{r, e - r, h_kv_len_[r] - 1, h_table_offset_[r]});
+    } else if (!short_runs.empty() && short_runs.back().second == r) {
+      short_runs.back().second = e;
+    } else {
+      short_runs.emplace_back(r, e);
+    }
+    r = e;
+  }
   StreamScope s(stream_);
-  decode_attention(a);
-  check_launch("attention");
+  const int64_t qd = static_cast<int64_t>(params_.head_num) * params_.head_dim;
+  for (const auto& [b, e] : short_runs) {
+    AttentionArgs run = a;
+    run.q = q + b * qd;
+    run.out = out + b * qd;
+    run.kv_len = a.kv_len + b;
+    run.table_offset = a.table_offset + b;
+    run.rows = e - b;
+    // Splits for this run's longest row only (a long prefill beside it no longer sets them).
+    const int run_len = *std::max_element(h_kv_len_.begin() + b, h_kv_len_.begin() + e);
+    run.num_splits = std::min(num_splits_, (run_len + run.split_len - 1) / run.split_len);
+    decode_attention(run);
+    check_launch("attention");
+  }
+  if (long_seqs.empty()) return;
+  const std::vector<PrefillTile> tiles = prefill_tiles(long_seqs, params_.head_num / params_.kv_head_num);
+  if (tiles.size() != h_prefill_tiles_.size() ||
+      std::memcmp(tiles.data(), h_prefill_tiles_.data(), tiles.size() * sizeof(PrefillTile)) != 0) {
+    h_prefill_tiles_ = tiles;  // kept alive for the async copy
+    upload(prefill_tiles_, h_prefill_tiles_);
+  }
+  PrefillAttentionArgs pa{};
+  pa.q = q;
+  pa.out = out;
+  pa.tiles = prefill_tiles_.get<PrefillTile>(0);
+  pa.num_tiles = static_cast<int>(tiles.size());
+  pa.blocks = a.blocks;
+  pa.kv_pool = kv_pool_;
+  pa.kv = a.kv;
+  pa.layer = layer;
+  pa.head_num = params_.head_num;
+  pa.scale = params_.softmax_scale;
+  prefill_attention(pa);
+  check_launch("prefill attention");
 }
 
 }  // namespace
@@ -480,6 +658,23 @@ std::vector<CudaDeviceInfo> cuda_devices(std::string* why_none) {
   }
   if (out.empty() && why_none) *why_none = "no CUDA device found";
   return out;
+}
+
+bool cuda_device_memory(int device, DeviceMemoryInfo* out, std::string* why) {
+  int current = 0;
+  cudaError_t e = cudaGetDevice(&current);
+  if (e == cudaSuccess && current != device) e = cudaSetDevice(device);
+  size_t free_b = 0, total_b = 0;
+  if (e == cudaSuccess) e = cudaMemGetInfo(&free_b, &total_b);
+  if (e != cudaSuccess) {
+    cudaGetLastError();
+    if (why) *why = std::string("cudaMemGetInfo on device ") + std::to_string(device) + ": " + cudaGetErrorString(e);
+    return false;
+  }
+  if (current != device) cudaSetDevice(current);
+  out->free_bytes = free_b;
+  out->total_bytes = total_b;
+  return true;
 }
 
 std::unique_ptr<Backend> create_cuda_backend(const CudaBackendOptions& opt) {

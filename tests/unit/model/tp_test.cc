@@ -10,11 +10,14 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
+#include "backend/backend.h"
+#include "comm/cpu_communicator.h"
 #include "common/error.h"
 #include "common/paths.h"
 #include "convert/convert.h"
@@ -168,6 +171,63 @@ TEST(TensorParallel, TinyInt8KvTp2AndFourRanks) {
   check_tiny(s, 2, true, KvKind::kInt8, false);
   check_tiny(s, 2, true, KvKind::kInt8, false, /*kv_static=*/true);
   check_tiny(s, 4, true, KvKind::kF16, false);
+}
+
+// A communicator that counts its collectives and forwards to a CPU rank.
+class CountingComm : public Communicator {
+ public:
+  CountingComm(std::unique_ptr<Communicator> inner, std::atomic<int>* reduces) : inner_(std::move(inner)), n_(reduces) {}
+  int rank() const override { return inner_->rank(); }
+  int size() const override { return inner_->size(); }
+  void all_reduce_sum(float* data, size_t count) override {
+    ++*n_;
+    inner_->all_reduce_sum(data, count);
+  }
+  void barrier() override { inner_->barrier(); }
+  void abort() override { inner_->abort(); }
+  void reset() override { inner_->reset(); }
+
+ private:
+  std::unique_ptr<Communicator> inner_;
+  std::atomic<int>* n_;
+};
+
+// The seams the CUDA ranks use (tp_model.h): communicators from make_comms, rank r's backend
+// from make_rank_backend(r). Two all-reduces per layer per rank per step; same logits as tp 1.
+TEST(TensorParallel, InjectedCommunicatorsAndRankBackends) {
+  TinySpec s;
+  const ModelWeights w = testing::make_tiny_llama(s);
+  std::atomic<int> reduces{0};
+  std::vector<int> backend_ranks;
+  ModelRuntimeOptions o = options(true);
+  o.make_comms = [&reduces](int n) {
+    std::vector<std::unique_ptr<Communicator>> out;
+    for (auto& c : create_cpu_communicators(n)) out.push_back(std::make_unique<CountingComm>(std::move(c), &reduces));
+    return out;
+  };
+  o.make_rank_backend = [&backend_ranks](int r) {
+    backend_ranks.push_back(r);
+    return create_cpu_backend(CpuBackendOptions{1, true, false});
+  };
+  const auto one = create_llama_model(w, options(true));
+  const auto many = create_tp_model(convert::split_model(w, 2), o);
+  EXPECT_EQ(backend_ranks, (std::vector<int>{0, 1}));
+  const auto p = prompts(1, s.vocab, 6, 6)[0];
+  const auto a = teacher_forced_logits(*one, p);
+  const auto b = teacher_forced_logits(*many, p);
+  for (size_t t = 0; t < p.size(); ++t)
+    expect_row_close(a.data() + t * s.vocab, b.data() + t * s.vocab, s.vocab, "position " + std::to_string(t));
+  EXPECT_EQ(reduces.load(), 2 * s.layers * 2 * static_cast<int>(p.size()));  // ranks x layers x (wo, w2) x steps
+
+  // A factory that makes the wrong number of communicators is a clear error.
+  ModelRuntimeOptions bad = options(true);
+  bad.make_comms = [](int n) { return create_cpu_communicators(n + 1); };
+  try {
+    create_tp_model(convert::split_model(w, 2), bad);
+    FAIL() << "3 communicators for 2 ranks accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("made 3 communicators for 2 ranks"), std::string::npos) << e.what();
+  }
 }
 
 TEST(TensorParallel, HeadsNotDivisibleIsAClearError) {
