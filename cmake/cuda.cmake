@@ -36,6 +36,21 @@ if(LMDEPLOY_CUDA)
   else()
     message(STATUS "NCCL: not found (nccl.h / libnccl): --tp across CUDA devices is not built")
   endif()
+
+  # Checks only a real GPU can make (tests/cuda_device/*.cc, docs/cuda.md "What only a GPU can
+  # verify"): the nvcc-built backend in lmdeploy_core against the CPU backend, compiled by g++
+  # against the real CUDA runtime headers (no shim). Every test skips without a device, and
+  # listing the tests never touches CUDA, so discovery works on machines without a GPU.
+  if(LMDEPLOY_BUILD_TESTS)
+    find_package(GTest REQUIRED)
+    include(GoogleTest)
+    file(GLOB_RECURSE LMD_CUDA_DEVICE_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/cuda_device/*.cc)
+    add_executable(cuda_device_tests ${LMD_CUDA_DEVICE_TESTS})
+    target_compile_definitions(cuda_device_tests PRIVATE LMD_TEST_DATA_DIR="${CMAKE_SOURCE_DIR}/tests/data")
+    target_link_libraries(cuda_device_tests PRIVATE lmdeploy_core CUDA::cudart_static GTest::gtest GTest::gtest_main)
+    gtest_discover_tests(cuda_device_tests WORKING_DIRECTORY ${CMAKE_BINARY_DIR} DISCOVERY_TIMEOUT 60
+      PROPERTIES TIMEOUT 900)
+  endif()
 endif()
 
 # ---- the same kernels compiled by g++ against the CUDA-on-CPU shim (kernels/cuda/shim) ----
