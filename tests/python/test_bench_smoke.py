@@ -245,3 +245,51 @@ def test_profile_restful_api_tiny(tmp_path):
     assert m["output_tokens"] == sum(c for _, c in lengths)
     for key in ("ttft", "tpot", "itl"):
         assert m[key]["mean"] > 0 and 0 < m[key]["median"] <= m[key]["p99"]
+
+
+def test_profile_tp_tiny(tmp_path):
+    js = tmp_path / "tp.json"
+    text = _run([os.path.join(TOOLS, "profile_tp.py"), "--lmdeploy", _binary(), "--model", _model(),
+                 "--tp", "1", "3", "--prompt", "24", "--gen", "4", "--seqs", "2", "--rounds", "1",
+                 "--threads", "1", "--json", str(js)])
+    assert "| figure | tp 1 | tp 3 | tp 3 / tp 1 |" in text
+    for label in ("prefill 24 (tok/s)", "decode batch 1 (tok/s)", "aggregate decode, 2 seqs (tok/s)",
+                  "peak RSS (MiB)"):
+        assert "| " + label + " |" in text, "missing %r in:\n%s" % (label, text)
+    r = json.loads(js.read_text())["results"]
+    assert sorted(r) == ["1", "3"]
+    for figs in r.values():
+        assert figs["prefill"] > 0 and figs["decode"] > 0 and figs["batch"] > 0 and figs["peak_rss_mib"] > 10
+
+
+def test_profile_tp_names_a_tp_the_model_cannot_take():
+    p = subprocess.run([sys.executable, os.path.join(TOOLS, "profile_tp.py"), "--lmdeploy", _binary(),
+                        "--model", _model(), "--tp", "2", "--prompt", "8", "--gen", "2", "--seqs", "1",
+                        "--rounds", "1", "--threads", "1"], capture_output=True, text=True, timeout=300)
+    assert p.returncode != 0
+    assert "--tp 2" in p.stderr and "9" in p.stderr, p.stderr  # the head count that does not divide
+
+
+def test_tp2_variant_splits_over_two_ranks(tmp_path):
+    gguf = pytest.importorskip("gguf")
+    out = tmp_path / "tp2.gguf"
+    subprocess.run([sys.executable, os.path.join(TOOLS, "make_tp2_variant.py"), _model(), str(out)],
+                   check=True, capture_output=True, text=True, timeout=300)
+    src, dst = gguf.GGUFReader(_model()), gguf.GGUFReader(str(out))
+    assert dst.fields["llama.attention.head_count"].contents() == 6
+    assert dst.fields["llama.attention.head_count_kv"].contents() == 2
+    assert dst.fields["llama.attention.key_length"].contents() == 64
+    a = {t.name: t for t in src.tensors}
+    b = {t.name: t for t in dst.tensors}
+    assert sorted(a) == sorted(b)
+    import numpy as np
+    assert np.array_equal(np.asarray(b["blk.0.attn_q.weight"].data), np.asarray(a["blk.0.attn_q.weight"].data)[:384])
+    assert np.array_equal(np.asarray(b["blk.0.ffn_down.weight"].data), np.asarray(a["blk.0.ffn_down.weight"].data))
+    # and it runs on two ranks
+    p = subprocess.run([_binary(), "bench_engine", str(out), "--concurrency", "1", "--prompt", "8",
+                        "--completion", "4", "--tp", "2", "--threads", "1"], capture_output=True, text=True,
+                       timeout=300)
+    assert p.returncode == 0, p.stderr
+    lines = [json.loads(x) for x in p.stdout.splitlines() if x.startswith("{")]
+    assert lines[0]["tp"] == 2
+    assert [r["finish"] for r in lines[1]["requests"]] == ["length"]
