@@ -45,84 +45,32 @@ TEST(CudaBackendShim, EmbeddingEveryFormat) {
   for (DType dt : {DType::kF32, DType::kF16, DType::kBF16, DType::kInt4, DType::kI8}) {
     SCOPED_TRACE(static_cast<int>(dt));
     Pair p;
+    check_embedding(p, dt);
     const WeightTensor w = random_weight(dt, 37, 128, 32, 5);
     auto wg = p.gpu->upload_weight(w);
-    auto wc = p.cpu->upload_weight(w);
-    const std::vector<int32_t> tok = {0, 36, 5, 5, 17};
-    Dev<float> out(*p.gpu, tok.size() * 128);
-    std::vector<float> ref(tok.size() * 128);
-    p.gpu->embedding(*wg, tok.data(), static_cast<int>(tok.size()), out.get());
-    p.cpu->embedding(*wc, tok.data(), static_cast<int>(tok.size()), ref.data());
-    expect_close(out.host(), ref, 0.0f, "embedding");
-    const int32_t bad = 37;
+    Dev<float> out(*p.gpu, 128);
+    const int32_t bad = 37;  // one past the table
     EXPECT_THROW(p.gpu->embedding(*wg, &bad, 1, out.get()), Error);
   }
 }
 
 TEST(CudaBackendShim, ElementwiseOps) {
   Pair p;
-  const int n = 3, dim = 200;
-  const auto x = randn(n * dim, 1), y = randn(n * dim, 2), w = randn(dim, 3);
-  Dev<float> dx(*p.gpu, x), dy(*p.gpu, y), dw(*p.gpu, w), dout(*p.gpu, n * dim);
-  std::vector<float> ref(n * dim);
-
-  p.gpu->rms_norm(dx.get(), dw.get(), n, dim, 1e-5f, dout.get());
-  p.cpu->rms_norm(x.data(), w.data(), n, dim, 1e-5f, ref.data());
-  expect_close(dout.host(), ref, 1e-6f, "rms_norm");
-
-  p.gpu->silu_mul(dx.get(), dy.get(), n, dim, dout.get());
-  p.cpu->silu_mul(x.data(), y.data(), n, dim, ref.data());
-  expect_close(dout.host(), ref, 1e-6f, "silu_mul");
-
-  std::vector<float> xc = x;
-  p.gpu->add(dx.get(), dy.get(), x.size());
-  p.cpu->add(xc.data(), y.data(), xc.size());
-  expect_close(dx.host(), xc, 0.0f, "add");
-
-  const std::vector<int32_t> rows = {2, 0, 2};
-  p.gpu->gather_rows(dy.get(), rows.data(), 3, dim, dout.get());
-  p.cpu->gather_rows(y.data(), rows.data(), 3, dim, ref.data());
-  expect_close(dout.host(), ref, 0.0f, "gather_rows");
+  check_elementwise(p, 3, 200, {2, 0, 2});
 }
 
-// A fused group (bias, accumulate, a strided output) and a host output (staged).
+// A fused group (bias, accumulate, a strided output) and a host output (staged): the 4-token
+// GEMV; 8-token GEMV, one and two tiles; n >= 16 (prefill-sized): the tensor-core W4A16 GEMM
+// for int4 and cuBLAS (its shim twin) for f16 / bf16, partial 32-token tiles.
 TEST(CudaBackendShim, LinearEveryFormat) {
   for (DType dt : {DType::kF32, DType::kF16, DType::kBF16, DType::kInt4, DType::kI8}) {
     for (int group : {32, 64, 128}) {
       if ((dt == DType::kF32 || dt == DType::kF16 || dt == DType::kBF16) && group != 32) continue;
       SCOPED_TRACE("dtype " + std::to_string(static_cast<int>(dt)) + " group " + std::to_string(group));
       Pair p;
-      const int cols = 256;
-      // 4-token GEMV; 8-token GEMV, one and two tiles; n >= 16 (prefill-sized): the tensor-core
-      // W4A16 GEMM for int4 and cuBLAS (its shim twin) for f16 / bf16, partial 32-token tiles.
       for (int n : {1, 6, 13, 16, 33}) {
-        // Tolerance (relative to the largest |y|): the GEMVs are exact fp32 math (2e-6). The
-        // n >= 16 paths round the activations to f16 (int4 also its dequantised weights; the
-        // f16 weights are exact), bf16 to bf16: relative 2^-11 (2^-8) per product, and with
-        // cols = 256 random terms Σ|w x| is ~5x the largest |y|, so 2^-11 * 5 * 2 ≈ 5e-3 and
-        // 2^-8 * 5 * 2 ≈ 4e-2 (~a few percent of one wrongly indexed term).
-        const bool gemm = n >= 16 && (dt == DType::kInt4 || dt == DType::kF16 || dt == DType::kBF16);
-        const float tol = !gemm ? 2e-6f : dt == DType::kBF16 ? 4e-2f : 5e-3f;
-        const WeightTensor wa = random_weight(dt, 70, cols, group, 11), wb = random_weight(dt, 33, cols, group, 12);
-        auto ga = p.gpu->upload_weight(wa), gb = p.gpu->upload_weight(wb);
-        auto ca = p.cpu->upload_weight(wa), cb = p.cpu->upload_weight(wb);
-        const auto x = randn(static_cast<size_t>(n) * cols, 13), bias = randn(33, 14);
-        const int ld = 70 + 33;
-        const auto y0 = randn(static_cast<size_t>(n) * ld, 15);
-        Dev<float> dx(*p.gpu, x), dbias(*p.gpu, bias), dy(*p.gpu, y0);
-        std::vector<float> ry = y0;
-        const LinearOut go[2] = {{ga.get(), nullptr, dy.get(), ld, false}, {gb.get(), dbias.get(), dy.get() + 70, ld, true}};
-        const LinearOut co[2] = {{ca.get(), nullptr, ry.data(), ld, false}, {cb.get(), bias.data(), ry.data() + 70, ld, true}};
-        p.gpu->linear(dx.get(), n, go, 2);
-        p.cpu->linear(x.data(), n, co, 2);
-        expect_close(dy.host(), ry, tol, "fused linear");
-
-        std::vector<float> host_y(static_cast<size_t>(n) * 70, 0.0f), ref_y(host_y.size());
-        const LinearOut gh{ga.get(), nullptr, host_y.data(), 0, false};
-        const LinearOut ch{ca.get(), nullptr, ref_y.data(), 0, false};
-        p.gpu->linear(dx.get(), n, &gh, 1);
-        p.cpu->linear(x.data(), n, &ch, 1);
-        expect_close(host_y, ref_y, tol, "linear into host memory");
+        SCOPED_TRACE("n " + std::to_string(n));
+        check_linear(p, dt, group, n);
       }
     }
   }
