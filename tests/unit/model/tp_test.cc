@@ -34,6 +34,18 @@ namespace {
 using testing::TinySpec;
 
 constexpr double kRel = 1e-4;
+// The int8-activation fast path: tp changes the order of the wo / w2 partial sums, a one-ulp
+// difference can move an activation to the neighbouring int8 code of its 32-block (a step of
+// max|block| / 127), and the logits then differ by up to ~2e-4 of the row's max (measured on
+// the tiny int4 model with the AVX2 kernels). Greedy tokens stay identical on these models.
+constexpr double kRelFast = 1e-3;
+// Exact path, 16-bit or quantised KV: the same one-ulp differences in K / V can round to the
+// neighbouring fp16 value (or KV code); measured up to 1.02e-4 with fp16 KV (AVX2 and scalar
+// kernels). The 1e-4 bound is asserted with fp32 KV.
+double tolerance(bool exact, KvKind kv) {
+  if (!exact) return kRelFast;
+  return kv == KvKind::kF32 ? kRel : kv == KvKind::kF16 ? 5e-4 : kRelFast;
+}
 
 ModelRuntimeOptions options(bool exact, KvKind kv = KvKind::kF16, int blocks = 64, int block_len = 4) {
   ModelRuntimeOptions o;
@@ -57,17 +69,17 @@ std::vector<std::vector<int32_t>> prompts(int count, int vocab, int min_len, int
 }
 
 // |a - b| <= rel * max|a| over one row of logits.
-void expect_row_close(const float* a, const float* b, int vocab, const std::string& what) {
+void expect_row_close(const float* a, const float* b, int vocab, const std::string& what, double rel = kRel) {
   double m = 0;
   for (int i = 0; i < vocab; ++i) m = std::max(m, std::fabs(static_cast<double>(a[i])));
   for (int i = 0; i < vocab; ++i)
-    ASSERT_LE(std::fabs(static_cast<double>(a[i]) - b[i]), kRel * m) << what << ", logit " << i << ": " << a[i]
+    ASSERT_LE(std::fabs(static_cast<double>(a[i]) - b[i]), rel * m) << what << ", logit " << i << ": " << a[i]
                                                                      << " vs " << b[i];
 }
 
 // Three sequences in one step plan (prefill chunks of different lengths, then decode steps
 // of all three together, tables not the identity): per-step logits of both models agree.
-void expect_batch_matches(Model& one, Model& tp, int vocab) {
+void expect_batch_matches(Model& one, Model& tp, int vocab, double rel = kRel) {
   const auto ps = prompts(3, vocab, 5, 11);
   std::vector<StepSequence> seqs(3);
   for (int s = 0; s < 3; ++s) {
@@ -96,7 +108,7 @@ void expect_batch_matches(Model& one, Model& tp, int vocab) {
     tp.forward(p, b.data());
     for (int s = 0; s < 3; ++s) {
       expect_row_close(a.data() + s * vocab, b.data() + s * vocab, vocab,
-                       "step " + std::to_string(step) + " seq " + std::to_string(s));
+                       "step " + std::to_string(step) + " seq " + std::to_string(s), rel);
       next[s] = static_cast<int32_t>(std::max_element(a.begin() + s * vocab, a.begin() + (s + 1) * vocab) -
                                      (a.begin() + s * vocab));
     }
@@ -105,7 +117,7 @@ void expect_batch_matches(Model& one, Model& tp, int vocab) {
 
 // Greedy continuations of `ps` and the teacher-forced logits of the first prompts.
 void expect_greedy_identical(Model& one, Model& tp, const std::vector<std::vector<int32_t>>& ps, int max_new,
-                             int teacher_forced) {
+                             int teacher_forced, double rel = kRel) {
   const int vocab = one.config().vocab_size;
   for (size_t i = 0; i < ps.size(); ++i) {
     EXPECT_EQ(greedy_generate(one, ps[i], max_new), greedy_generate(tp, ps[i], max_new)) << "prompt " << i;
@@ -114,7 +126,7 @@ void expect_greedy_identical(Model& one, Model& tp, const std::vector<std::vecto
       const auto b = teacher_forced_logits(tp, ps[i]);
       for (size_t t = 0; t < ps[i].size(); ++t)
         expect_row_close(a.data() + t * vocab, b.data() + t * vocab, vocab,
-                         "prompt " + std::to_string(i) + " position " + std::to_string(t));
+                         "prompt " + std::to_string(i) + " position " + std::to_string(t), rel);
     }
   }
 }
@@ -138,12 +150,14 @@ void check_tiny(const TinySpec& spec, int tp, bool exact, KvKind kv, bool with_b
   EXPECT_EQ(many->kv_pool_bytes(), one->kv_pool_bytes());
   EXPECT_EQ(many->kv_static(), kv_static);
   EXPECT_EQ(one->kv_static(), kv_static);
-  expect_greedy_identical(*one, *many, prompts(20, spec.vocab, 3, 22), 8, 5);
-  expect_batch_matches(*one, *many, spec.vocab);
+  const double rel = tolerance(exact, kv);
+  expect_greedy_identical(*one, *many, prompts(20, spec.vocab, 3, 22), 8, 5, rel);
+  expect_batch_matches(*one, *many, spec.vocab, rel);
 }
 
 TEST(TensorParallel, TinyF32Tp2MatchesTp1) {
   TinySpec s;
+  check_tiny(s, 2, /*exact=*/true, KvKind::kF32, false);
   check_tiny(s, 2, /*exact=*/true, KvKind::kF16, false);
   check_tiny(s, 2, /*exact=*/false, KvKind::kF16, false);
 }
@@ -159,6 +173,7 @@ TEST(TensorParallel, TinyInt4Tp2FastAndExact) {
   TinySpec s;
   s.dtype = DType::kInt4;
   s.inter = 128;  // w2 column split keeps whole groups of 32
+  check_tiny(s, 2, true, KvKind::kF32, false);
   check_tiny(s, 2, true, KvKind::kF16, false);
   check_tiny(s, 2, false, KvKind::kF16, false);
 }
