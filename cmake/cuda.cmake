@@ -17,24 +17,32 @@ if(LMDEPLOY_CUDA)
   # "no device" cleanly on a machine without a driver.
   find_package(CUDAToolkit REQUIRED)
   target_link_libraries(lmdeploy_core PUBLIC lmdeploy_cuda_kernels CUDA::cudart_static)
-  # cuBLAS: dense fp16 / bf16 GEMMs of prefill-sized steps (kernels/cuda/dense_gemm.cuh). Shared
-  # library: a binary built with CUDA needs libcublas.so at run time (the shim tests use the
-  # scalar twin kernels/cuda/shim/cublas.h and never call it).
-  target_link_libraries(lmdeploy_cuda_kernels PUBLIC CUDA::cublas)
-  # NCCL (tensor parallelism across devices, src/comm/nccl_communicator.cc, compiled by g++):
-  # the toolkit's nccl.h / libnccl when present, else that file's "built without NCCL" stub.
-  # --as-needed: only binaries that reference the NCCL communicator record libnccl.so (the
-  # shim test binaries never do).
+  # cuBLAS (dense fp16 / bf16 GEMMs of prefill-sized steps, kernels/cuda/dense_gemm.cuh) and
+  # NCCL (tensor parallelism across devices, src/comm/nccl_communicator.cc) are NOT linked: both
+  # are dlopen'ed at first use (src/common/dynlib.h), so a CUDA build starts, and runs on the
+  # CPU, without them and without mapping their ~800 MB. Only their headers are needed here.
+  # cuBLAS's soname is libcublas.so.<toolkit major>; the toolkit's library directory is the
+  # fallback when the dynamic linker's search path does not reach it.
+  set_property(SOURCE ${CMAKE_SOURCE_DIR}/src/backend/cuda/cublas_library.cc APPEND PROPERTY COMPILE_DEFINITIONS
+               LMD_CUDA_TOOLKIT_MAJOR=${CUDAToolkit_VERSION_MAJOR} LMD_CUDA_LIBRARY_DIR="${CUDAToolkit_LIBRARY_DIR}")
+  # The backend (in lmdeploy_cuda_kernels) calls cublas_api(), defined in lmdeploy_core: link
+  # the core again after the kernels (a cycle of static libraries; link usage only).
+  target_link_libraries(lmdeploy_cuda_kernels INTERFACE "$<LINK_ONLY:lmdeploy_core>")
+  # NCCL: the toolkit's nccl.h when present, else that file's "built without NCCL" stub.
   find_path(LMD_NCCL_INCLUDE_DIR nccl.h HINTS ${CUDAToolkit_INCLUDE_DIRS} $ENV{NCCL_HOME}/include)
   find_library(LMD_NCCL_LIBRARY nccl HINTS ${CUDAToolkit_LIBRARY_DIR} ${CUDAToolkit_LIBRARY_ROOT}/lib
                $ENV{NCCL_HOME}/lib)
-  if(LMD_NCCL_INCLUDE_DIR AND LMD_NCCL_LIBRARY)
-    message(STATUS "NCCL: ${LMD_NCCL_LIBRARY}")
+  if(LMD_NCCL_INCLUDE_DIR)
+    message(STATUS "NCCL: ${LMD_NCCL_INCLUDE_DIR}/nccl.h (libnccl loaded at run time; here: ${LMD_NCCL_LIBRARY})")
     target_include_directories(lmdeploy_core SYSTEM PUBLIC ${LMD_NCCL_INCLUDE_DIR})
     target_compile_definitions(lmdeploy_core PUBLIC LMDEPLOY_NCCL_ENABLED=1)
-    target_link_libraries(lmdeploy_core PUBLIC "-Wl,--push-state,--as-needed" ${LMD_NCCL_LIBRARY} "-Wl,--pop-state")
+    if(LMD_NCCL_LIBRARY)  # its directory: the fallback when the dynamic linker does not find it
+      get_filename_component(_lmd_nccl_dir ${LMD_NCCL_LIBRARY} DIRECTORY)
+      set_property(SOURCE ${CMAKE_SOURCE_DIR}/src/comm/nccl_communicator.cc APPEND PROPERTY COMPILE_DEFINITIONS
+                   LMD_NCCL_LIBRARY_DIR="${_lmd_nccl_dir}")
+    endif()
   else()
-    message(STATUS "NCCL: not found (nccl.h / libnccl): --tp across CUDA devices is not built")
+    message(STATUS "NCCL: nccl.h not found: --tp across CUDA devices is not built")
   endif()
 
   # Checks only a real GPU can make (tests/cuda_device/*.cc, docs/cuda.md "What only a GPU can

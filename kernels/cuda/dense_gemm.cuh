@@ -8,17 +8,13 @@
 //                * op_N(B: x read as a cols x m column-major matrix, ldb = cols).
 // Bias and accumulate: bias_prologue writes y = (accumulate ? y : 0) + bias first and the GEMM
 // runs with beta = 1; without a bias, beta = accumulate ? 1 : 0 (beta 0: y is not read).
-// Under the shim, kernels/cuda/shim/cublas.h is a scalar twin of the cuBLAS calls.
+// cuBLAS is called through cublas_api() (cublas_api.h): libcublas loaded at first use on a GPU,
+// the scalar twin kernels/cuda/shim/cublas.h under the shim.
 #pragma once
 
 #include "common/error.h"
 #include "kernels/cuda/device_common.cuh"
-
-#if defined(LMD_CUDA_SHIM)
-#include "kernels/cuda/shim/cublas.h"
-#else
-#include <cublas_v2.h>
-#endif
+#include "kernels/cuda/cublas_api.h"  // after device_common.cuh: cuda_compat.h picks shim or not
 
 namespace lmd::cuda {
 
@@ -50,8 +46,8 @@ void cast_activations(const float* x, int64_t count, T* out) {
   if (count > 0) launch(cast_rows_kernel<T>, ceil_div(count, 256), 256, 0, x, count, out);
 }
 
-// x_cast: the activations [m, cols] already cast to T (cast_activations). The handle's stream
-// must be the current stream (the caller's cublasSetStream). Throws on a cuBLAS error.
+// x_cast: the activations [m, cols] already cast to T (cast_activations). The handle (made by
+// cublas_api().create) must be bound to the current stream (set_stream). Throws on a cuBLAS error.
 template <typename T>
 void dense_gemm_cublas(cublasHandle_t handle, const T* w, int rows, int cols, const T* x_cast, int m,
                        const float* bias, float* y, int ldy, bool accumulate) {
@@ -63,8 +59,9 @@ void dense_gemm_cublas(cublasHandle_t handle, const T* w, int rows, int cols, co
   }
   const float alpha = 1.0f;
   const cublasStatus_t st =
-      cublasGemmEx(handle, CUBLAS_OP_T, CUBLAS_OP_N, rows, m, cols, &alpha, w, cuda_data_type<T>(), cols, x_cast,
-                   cuda_data_type<T>(), cols, &beta, y, CUDA_R_32F, ldy, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+      cublas_api().gemm_ex(handle, CUBLAS_OP_T, CUBLAS_OP_N, rows, m, cols, &alpha, w, cuda_data_type<T>(), cols,
+                           x_cast, cuda_data_type<T>(), cols, &beta, y, CUDA_R_32F, ldy, CUBLAS_COMPUTE_32F,
+                           CUBLAS_GEMM_DEFAULT);
   LMD_CHECK_KIND(st == CUBLAS_STATUS_SUCCESS, kInternal)
       << "dense_gemm_cublas: cublasGemmEx [" << rows << "x" << cols << "] x " << m << " tokens failed with status "
       << static_cast<int>(st);

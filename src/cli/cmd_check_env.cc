@@ -11,14 +11,29 @@
 #include <filesystem>
 #include <string>
 
+#include "backend/cuda/cublas_library.h"
 #include "backend/cuda/cuda_backend.h"
 #include "cli/command.h"
+#include "comm/nccl_communicator.h"
+#include "common/error.h"
 #include "common/paths.h"
 #include "common/system_info.h"
 
 namespace {
 
 void row(const char* key, const std::string& value) { std::printf("%-22s %s\n", key, value.c_str()); }
+
+// A library the CUDA backend dlopens at first use (cuBLAS, NCCL): loading it here tells
+// whether `--device cuda` (dense GEMMs, --tp) will find it.
+template <typename Load>
+void loaded_library_row(const char* key, Load load) {
+  try {
+    const lmd::LoadedLibraryInfo lib = load();
+    row(key, lib.version + " (" + lib.path + ", loaded at first use)");
+  } catch (const lmd::Error& e) {
+    row(key, std::string("cannot be loaded: ") + e.what());
+  }
+}
 
 std::string gib(uint64_t bytes) { return fmt::format("{:.1f} GiB", bytes / (1024.0 * 1024.0 * 1024.0)); }
 
@@ -41,6 +56,11 @@ void run_check_env() {
     for (const auto& d : devs)
       row(d.index == 0 ? "CUDA devices" : "", fmt::format("cuda:{} {} (sm_{}{}, {})", d.index, d.name, d.cc_major,
                                                           d.cc_minor, gib(d.total_bytes)));
+    loaded_library_row("cuBLAS", lmd::cublas_library);
+    if (lmd::nccl_built())
+      loaded_library_row("NCCL", lmd::nccl_library);
+    else
+      row("NCCL", "not built (nccl.h not found at configure time; --device cuda --tp N is unavailable)");
   }
   row("CPU", info.cpu_model.empty() ? "unknown" : info.cpu_model);
   row("logical cores", std::to_string(info.logical_cores));

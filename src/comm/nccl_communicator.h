@@ -15,10 +15,12 @@
 // same bits, run after run), but it is NOT the rank-sequential (x_0 + x_1) + x_2 ... of
 // CpuCommGroup, so CUDA tp results may differ from CPU tp results in the last bits.
 //
-// Built only when cmake finds nccl.h and libnccl next to the CUDA toolkit
-// (LMDEPLOY_NCCL_ENABLED, cmake/cuda.cmake); otherwise every entry point throws a clear
-// "built without NCCL" lmd::Error. The CUDA-on-CPU shim does not cover NCCL: none of this
-// runs on a machine without GPUs (docs/cuda.md).
+// Built only when cmake finds nccl.h next to the CUDA toolkit (LMDEPLOY_NCCL_ENABLED,
+// cmake/cuda.cmake); otherwise every entry point throws a clear "built without NCCL"
+// lmd::Error. libnccl itself is not linked: it is dlopen'ed (libnccl.so.<NCCL_MAJOR>) by the
+// first create_nccl_communicators / nccl_library / nccl_version, and its absence is then an
+// lmd::Error naming it ("--device cuda --tp 2 needs libnccl.so.2: <dlerror>"). The CUDA-on-CPU
+// shim does not cover NCCL: none of this runs on a machine without GPUs (docs/cuda.md).
 #pragma once
 
 #include <memory>
@@ -26,17 +28,22 @@
 #include <vector>
 
 #include "comm/communicator.h"
+#include "common/dynlib.h"
 
 namespace lmd {
 
-// True when this binary links NCCL.
+// True when this binary was built with NCCL support (the library is loaded at first use).
 bool nccl_built();
-// The linked NCCL library's version ("2.28.9"), from ncclGetVersion; throws when not built.
+// Loads libnccl (if not yet) and reports its file and version ("2.28.9", ncclGetVersion).
+// Throws lmd::Error when not built, or naming the library and dlerror() when it cannot be loaded.
+LoadedLibraryInfo nccl_library();
+// nccl_library().version.
 std::string nccl_version();
 
 // One communicator per entry of `devices` (rank r on CUDA device devices[r]; the devices must
 // be distinct and exist). Throws lmd::Error (kUnsupported) naming how many devices exist when
-// there are too few, and naming the NCCL call and ncclGetErrorString on an NCCL failure.
+// there are too few (checked before NCCL is loaded), naming the library when it cannot be
+// loaded, and naming the NCCL call and ncclGetErrorString on an NCCL failure.
 // The communicators share nothing host-side: rank r's is used only by rank r's thread.
 std::vector<std::unique_ptr<Communicator>> create_nccl_communicators(const std::vector<int>& devices);
 

@@ -61,16 +61,18 @@ class CudaWeight : public BackendWeight {
 };
 
 // The backend's cuBLAS handle (dense fp16 / bf16 GEMMs of prefill-sized steps), created on
-// first use and bound to the backend's stream.
+// first use and bound to the backend's stream. That first use is also what loads libcublas
+// (cublas_api(): an lmd::Error naming the library when it is missing).
 class CublasHandle {
  public:
   ~CublasHandle() {
-    if (h_) cublasDestroy(h_);
+    if (h_) cublas_api().destroy(h_);
   }
   cublasHandle_t get(cudaStream_t stream) {
     if (!h_) {
-      LMD_CHECK_KIND(cublasCreate(&h_) == CUBLAS_STATUS_SUCCESS, kInternal) << "cuda backend: cublasCreate failed";
-      LMD_CHECK_KIND(cublasSetStream(h_, stream) == CUBLAS_STATUS_SUCCESS, kInternal)
+      const CublasApi& cublas = cublas_api();
+      LMD_CHECK_KIND(cublas.create(&h_) == CUBLAS_STATUS_SUCCESS, kInternal) << "cuda backend: cublasCreate failed";
+      LMD_CHECK_KIND(cublas.set_stream(h_, stream) == CUBLAS_STATUS_SUCCESS, kInternal)
           << "cuda backend: cublasSetStream failed";
     }
     return h_;

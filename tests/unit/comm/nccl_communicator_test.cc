@@ -1,5 +1,5 @@
 // NcclCommunicator (src/comm/nccl_communicator.h). This machine has no GPU and the CUDA shim
-// does not cover NCCL, so here: the library links and reports its version, and creating
+// does not cover NCCL, so here: the library loads and reports its version, and creating
 // communicators fails with a clear lmd::Error. On a machine with >= 2 CUDA devices the
 // all-reduce test runs for real (rank threads, device buffers, integer-valued floats so any
 // summation order gives the exact sum).
@@ -14,6 +14,7 @@
 
 #if LMDEPLOY_NCCL_ENABLED
 #include <cuda_runtime.h>
+#include <nccl.h>  // NCCL_MAJOR
 #endif
 
 namespace lmd {
@@ -34,6 +35,15 @@ TEST(NcclCommunicator, BuiltAndReportsVersion) {
   EXPECT_TRUE(nccl_built());
   const std::string v = nccl_version();
   EXPECT_EQ(v.find("2."), 0u) << v;  // NCCL 2.x is what the toolkit ships
+}
+
+// libnccl is not linked but dlopen'ed: the version above came from the library found at run
+// time, whose soname major is the nccl.h one compiled against.
+TEST(NcclCommunicator, LibraryIsLoadedAtRunTime) {
+  const LoadedLibraryInfo lib = nccl_library();
+  EXPECT_NE(lib.path.find("libnccl.so." + std::to_string(NCCL_MAJOR)), std::string::npos) << lib.path;
+  EXPECT_EQ(lib.version, nccl_version());
+  EXPECT_EQ(lib.version.rfind(std::to_string(NCCL_MAJOR) + ".", 0), 0u) << lib.version;
 }
 
 TEST(NcclCommunicator, TooFewDevicesIsAClearError) {
