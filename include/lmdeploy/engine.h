@@ -40,6 +40,10 @@ struct EngineConfig {
   std::string device = "cpu";        // cpu | cuda | auto
   int tp = 1;
   std::string numerics = "fast";     // fast | exact (fp32 activations) | llama.cpp (its float ops)
+  // Sample on the device where the logits are when the model can (CUDA backend, tp 1): only
+  // the token ids come back, except for rows with logprobs or that the device declines.
+  // false: every row on the host (the same tokens; for comparisons).
+  bool device_sampling = true;
   std::string model_name;            // overrides the model's name (chat template)
 };
 
@@ -96,6 +100,8 @@ struct EngineStats {
   int64_t prefix_query_tokens = 0, prefix_hit_tokens = 0;
   int64_t preemptions = 0;
   int64_t requests_finished = 0;
+  int64_t sampled_on_device = 0;       // tokens chosen by the device sampler (EngineConfig::device_sampling)
+  int64_t sampled_on_host = 0;         // tokens chosen by the host sampler (logprobs, declined, CPU)
   double prefix_hit_rate() const {
     return prefix_query_tokens ? double(prefix_hit_tokens) / double(prefix_query_tokens) : 0.0;
   }

@@ -4,13 +4,13 @@
 // Non-template __global__ kernels get a strong host stub in every TU that includes their
 // header, so each such header is compiled in exactly one .cu of the library:
 // src/backend/cuda/cuda_backend.cu compiles embedding.cuh, rope_kv_write.cuh,
-// decode_attention.cuh and elementwise.cuh (all their kernels are used there); this file
-// compiles sampling.cuh and the template kernels' remaining instantiations.
+// decode_attention.cuh and elementwise.cuh (all their kernels are used there) and
+// sampling.cuh (template kernels, used by Backend::sample); this file compiles the template
+// kernels' remaining instantiations.
 #include "kernels/cuda/gemv.cuh"
 #include "kernels/cuda/mma.h"
 #include "kernels/cuda/prefill_attention.cuh"
 #include "kernels/cuda/rms_norm.cuh"
-#include "kernels/cuda/sampling.cuh"
 #include "kernels/cuda/silu_mul.cuh"
 #include "kernels/cuda/w4a16_gemv.cuh"
 #include "kernels/cuda/w4a16_gemm.cuh"
@@ -34,7 +34,6 @@ template void gemv<DenseMatrix<__nv_bfloat16>>(const DenseMatrix<__nv_bfloat16>&
 
 // The non-template entry points, odr-used so their kernels are compiled.
 void (*kGemvInt8)(const Int8Matrix&, const float*, int, const float*, float*, int, bool) = &gemv_int8;
-void (*kSample)(const SampleArgs&, int) = &sample;
 // prefill_attention.cuh: only template kernels (every head dim x KV kind through this).
 void (*kPrefillAttention)(const PrefillAttentionArgs&) = &prefill_attention;
 

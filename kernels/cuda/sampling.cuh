@@ -144,13 +144,17 @@ LMD_DEVICE double div_rn(double a, double b) {
 #endif
 }
 
-__global__ void __launch_bounds__(kSampleThreads) sample_kernel(SampleArgs a) {
+// Templates (instantiated for one thread count / one flag) so that every translation unit
+// including this header gets their host stubs as weak symbols: the CUDA backend
+// (src/backend/cuda/cuda_backend.cu) and the kernel tests both include it.
+template <int kThreads>
+__global__ void __launch_bounds__(kThreads) sample_kernel(SampleArgs a) {
   SMEM(float, top_v, [kSampleMaxK]);  // selected scaled logits, then their p
   SMEM(int, top_i, [kSampleMaxK]);
-  SMEM(float, red_v, [kSampleThreads / 32]);
-  SMEM(int, red_i, [kSampleThreads / 32]);
-  SMEM(double, red_d, [kSampleThreads]);
-  SMEM(int, red_n, [kSampleThreads]);
+  SMEM(float, red_v, [kThreads / 32]);
+  SMEM(int, red_i, [kThreads / 32]);
+  SMEM(double, red_d, [kThreads]);
+  SMEM(int, red_n, [kThreads]);
   SMEM(double, shared_d, [2]);
   SMEM(int, shared_n, [2]);
   const int b = blockIdx.x, tid = threadIdx.x, nt = blockDim.x, V = a.vocab;
@@ -364,7 +368,39 @@ inline void sample(const SampleArgs& a, int batch) {
   LMD_CHECK(a.vocab > 0 && a.params && a.uniform && a.work && a.out)
       << "sample: vocab " << a.vocab << " and params / uniform / work / out are required";
   if (batch == 0) return;
-  launch(sample_kernel, batch, kSampleThreads, 0, a);
+  launch(sample_kernel<kSampleThreads>, batch, kSampleThreads, 0, a);
+}
+
+// Penalty counts from sparse lists into the dense [batch, vocab] arrays of SampleArgs (seen /
+// generated), which stay zero between steps: scatter the step's counts, sample, scatter
+// zeros at the same places. Ids outside [0, vocab) are skipped (the host sampler ignores them).
+struct RowTokenCount {
+  int32_t row;
+  int32_t token;
+  int32_t count;
+};
+
+template <bool kClear>
+__global__ void scatter_counts_kernel(const RowTokenCount* entries, int n, int vocab, int32_t* dense) {
+  const int i = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
+  if (i >= n) return;
+  const RowTokenCount c = entries[i];
+  if (c.token < 0 || c.token >= vocab) return;
+  dense[static_cast<int64_t>(c.row) * vocab + c.token] = kClear ? 0 : c.count;
+}
+
+// entries: device [n]; clear: write 0 instead of the counts.
+inline void scatter_counts(const RowTokenCount* entries, int n, int vocab, int32_t* dense, bool clear) {
+  LMD_CHECK(n >= 0 && vocab > 0 && (n == 0 || (entries && dense)))
+      << "scatter_counts: " << n << " entries, vocab " << vocab;
+  if (n == 0) return;
+  constexpr int kThreads = 256;
+  const int blocks = (n + kThreads - 1) / kThreads;
+  if (clear) {
+    launch(scatter_counts_kernel<true>, blocks, kThreads, 0, entries, n, vocab, dense);
+  } else {
+    launch(scatter_counts_kernel<false>, blocks, kThreads, 0, entries, n, vocab, dense);
+  }
 }
 
 }  // namespace lmd::cuda

@@ -110,6 +110,7 @@ void bind_configs(py::module_& m) {
       .def_readwrite("enable_prefix_caching", &EngineConfig::enable_prefix_caching)
       .def_readwrite("threads", &EngineConfig::threads)
       .def_readwrite("device", &EngineConfig::device)
+      .def_readwrite("device_sampling", &EngineConfig::device_sampling)
       .def_readwrite("tp", &EngineConfig::tp)
       .def_readwrite("model_name", &EngineConfig::model_name);
 
@@ -168,6 +169,8 @@ void bind_outputs(py::module_& m) {
       .def_readonly("prefix_hit_tokens", &EngineStats::prefix_hit_tokens)
       .def_readonly("preemptions", &EngineStats::preemptions)
       .def_readonly("requests_finished", &EngineStats::requests_finished)
+      .def_readonly("sampled_on_device", &EngineStats::sampled_on_device)
+      .def_readonly("sampled_on_host", &EngineStats::sampled_on_host)
       .def_property_readonly("prefix_hit_rate", &EngineStats::prefix_hit_rate);
 
   py::class_<ModelInfo>(m, "ModelInfo")

@@ -20,6 +20,7 @@
 #include "kv/kv_layout.h"
 #include "model/model_config.h"
 #include "model/weights.h"
+#include "sampling/sampling_batch.h"
 
 namespace lmd {
 
@@ -122,6 +123,24 @@ class Backend {
   virtual void add(float* x, const float* y, size_t count) = 0;
   // out[i] = x[rows[i]] for i < n_rows (rows: host array), x/out [*, dim]
   virtual void gather_rows(const float* x, const int32_t* rows, int n_rows, int dim, float* out) = 0;
+
+  // --- sampling (optional capability; default off: the engine samples on the host) ---
+  virtual bool supports_sampling() const { return false; }
+  // Allocates the sampling buffers once, for up to max_rows rows of `vocab` logits.
+  virtual void reserve_sampling(int max_rows, int vocab) {
+    (void)max_rows;
+    (void)vocab;
+    throw Error(std::string("backend '") + name() + "' does not sample on its device", Error::Kind::kUnsupported);
+  }
+  // logits: [batch.rows(), vocab] device memory. Samples every row marked on_device with the
+  // host sampler's rule (src/sampling/sampler.cc) and writes batch->tokens (host, [rows]):
+  // the token, or -1 for a row not on_device or one the device declines. Synchronous.
+  virtual void sample(const float* logits, int vocab, SamplingBatch* batch) {
+    (void)logits;
+    (void)vocab;
+    (void)batch;
+    throw Error(std::string("backend '") + name() + "' does not sample on its device", Error::Kind::kUnsupported);
+  }
 
   // Static int8 KV (lmdeploy kv_qparams): from the next rope_kv_write on, `layer`'s K / V rows
   // are quantised with these parameters (host array: k_scale, k_zp, v_scale, v_zp), writing

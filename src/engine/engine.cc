@@ -41,6 +41,9 @@ EngineImpl::EngineImpl(std::unique_ptr<Model> model, std::unique_ptr<TextCodec> 
   info_.vocab_size = vocab_;
   info_.session_len = cfg_.session_len;
   seed_base_ = std::random_device{}();
+  // At most one logits row per running sequence, and at most max_batch_size run at once.
+  device_sampling_ = cfg_.device_sampling && model_->enable_device_sampling(cfg_.max_batch_size);
+  if (device_sampling_) LMD_LOG_INFO("engine: sampling on the device (rows with logprobs on the host)");
   counters_.kv_block_len = block_len_;
   counters_.kv_block_bytes = blocks_.block_bytes();
   counters_.kv_pool_bytes = blocks_.pool_bytes();
@@ -140,7 +143,14 @@ void EngineImpl::run() {
       schedule(&plan, &planned);
       if (!plan.seqs.empty()) {
         logits_.resize(static_cast<size_t>(std::max(1, plan.num_logit_rows())) * vocab_);
-        model_->forward(plan, logits_.data());
+        if (device_sampling_) {
+          build_sampling(plan, planned);
+          model_->forward_sample(plan, logits_.data(), &sampling_);
+          LMD_CHECK_KIND(static_cast<int>(sampling_.tokens.size()) == sampling_.rows(), kInternal)
+              << "forward_sample returned " << sampling_.tokens.size() << " tokens for " << sampling_.rows() << " rows";
+        } else {
+          model_->forward(plan, logits_.data());
+        }
         ++counters_.steps;
         process_outputs(plan, planned);
       }
@@ -257,6 +267,19 @@ void EngineImpl::reap_cancelled() {
   for (ActiveRequest* r : victims) finish(r, "cancelled");
 }
 
+void EngineImpl::build_sampling(const StepPlan& plan, const std::vector<ActiveRequest*>& planned) {
+  sampling_.clear();
+  for (size_t i = 0; i < plan.seqs.size(); ++i) {
+    if (!plan.seqs[i].need_logits) continue;
+    RequestSampler& s = *planned[i]->sampler;
+    if (s.wants_logprobs()) {
+      sampling_.add_host_row();
+    } else {
+      sampling_.add_device_row(s);
+    }
+  }
+}
+
 void EngineImpl::process_outputs(const StepPlan& plan, const std::vector<ActiveRequest*>& planned) {
   int row = 0;
   for (size_t i = 0; i < plan.seqs.size(); ++i) {
@@ -270,8 +293,20 @@ void EngineImpl::process_outputs(const StepPlan& plan, const std::vector<ActiveR
       counters_.prefill_tokens += ss.n_tokens;
     }
     if (!ss.need_logits) continue;
-    const float* logits = logits_.data() + static_cast<size_t>(row++) * vocab_;
-    TokenLogprob tl = r->sampler->sample(logits, vocab_);
+    const float* logits = logits_.data() + static_cast<size_t>(row) * vocab_;
+    const int32_t on_device = device_sampling_ ? sampling_.tokens[row] : -1;
+    ++row;
+    TokenLogprob tl;
+    if (on_device >= 0) {
+      LMD_CHECK_KIND(on_device < vocab_, kInternal) << "device sampler returned token " << on_device << " (vocab "
+                                                    << vocab_ << ")";
+      r->sampler->accept(on_device);
+      tl.token = on_device;
+      ++counters_.sampled_on_device;
+    } else {
+      tl = r->sampler->sample(logits, vocab_);
+      ++counters_.sampled_on_host;
+    }
     const int32_t tok = tl.token;
     seq.tokens.push_back(tok);
     ++r->generated;

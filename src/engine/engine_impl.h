@@ -90,6 +90,8 @@ class EngineImpl : public Engine {
   void handle_submit(Request request, std::shared_ptr<StreamImpl> stream);
   void handle_end_session(int64_t session_id);
   void reap_cancelled();
+  // The step's sampling rows from each request's sampler (device_sampling_ only).
+  void build_sampling(const StepPlan& plan, const std::vector<ActiveRequest*>& planned);
   void process_outputs(const StepPlan& plan, const std::vector<ActiveRequest*>& planned);
   // Ends `r` (frees or caches its blocks per sequence_end) and sends the last chunk.
   void finish(ActiveRequest* r, const std::string& reason, GenerationOutput last = {});
@@ -127,7 +129,9 @@ class EngineImpl : public Engine {
   uint64_t arrival_clock_ = 0;
   uint64_t seed_base_ = 0;
   EngineStats counters_;
-  std::vector<float> logits_;
+  std::vector<float> logits_;   // [logits rows, vocab]: the rows sampled on the host
+  bool device_sampling_ = false;  // the model samples on its device (forward_sample)
+  SamplingBatch sampling_;      // this step's rows for forward_sample
 
   std::thread thread_;
 };

@@ -196,11 +196,27 @@ class LlamaModelImpl : public LlamaModel {
   }
   bool kv_static() const override { return kv_static_; }
 
-  void forward(const StepPlan& plan, float* logits) override;
+  void forward(const StepPlan& plan, float* logits) override { step(plan, logits, nullptr); }
+
+  // Device sampling: one rank only (with tp the logits are split by vocab over the ranks).
+  bool enable_device_sampling(int max_rows) override {
+    if (tp_ > 1 || !backend_->supports_sampling()) return false;
+    LMD_CHECK(max_rows > 0) << "enable_device_sampling: max rows " << max_rows;
+    backend_->reserve_sampling(max_rows, cfg_.vocab_size);
+    logits_dev_.reserve(static_cast<size_t>(max_rows) * cfg_.vocab_size);
+    sample_max_rows_ = max_rows;
+    return true;
+  }
+  void forward_sample(const StepPlan& plan, float* logits, SamplingBatch* sampling) override {
+    LMD_CHECK(sampling != nullptr) << "forward_sample: no sampling batch";
+    LMD_CHECK_KIND(sample_max_rows_ > 0, kUnsupported)
+        << "forward_sample: device sampling is not enabled (enable_device_sampling)";
+    step(plan, logits, sampling);
+  }
 
  private:
   std::vector<DeviceBuffer*> buffers() {
-    return {&x_, &h_, &q_, &k_, &v_, &attn_out_, &gate_, &up_, &last_, &logits_part_};
+    return {&x_, &h_, &q_, &k_, &v_, &attn_out_, &gate_, &up_, &last_, &logits_part_, &logits_dev_};
   }
   std::unique_ptr<BackendWeight> upload_matrix(const WeightTensor& t, const std::string& name, int64_t rows,
                                                int64_t cols) {
@@ -251,10 +267,15 @@ class LlamaModelImpl : public LlamaModel {
   // activations, [tokens, dim]
   DeviceBuffer x_, h_, q_, k_, v_, attn_out_, gate_, up_, last_;
   DeviceBuffer logits_part_;  // tp: [logit rows, vocab_n_], this rank's vocab columns
+  DeviceBuffer logits_dev_;   // device sampling: [sample_max_rows_, vocab], allocated once
+  int sample_max_rows_ = 0;   // > 0 once enable_device_sampling succeeded
   std::vector<int32_t> logit_rows_;
+
+  // forward() (sampling null) and forward_sample(): see model.h.
+  void step(const StepPlan& plan, float* logits, SamplingBatch* sampling);
 };
 
-void LlamaModelImpl::forward(const StepPlan& plan, float* logits) {
+void LlamaModelImpl::step(const StepPlan& plan, float* logits, SamplingBatch* sampling) {
   const int n = static_cast<int>(plan.tokens.size());
   if (n == 0) return;
   LMD_CHECK(kv_pool_ != nullptr) << "forward: the model was created without a KV pool (kv_num_blocks = 0)";
@@ -316,11 +337,29 @@ void LlamaModelImpl::forward(const StepPlan& plan, float* logits) {
   for (const auto& s : plan.seqs)
     if (s.need_logits && s.n_tokens > 0) logit_rows_.push_back(s.token_offset + s.n_tokens - 1);
   const int nl = static_cast<int>(logit_rows_.size());
+  if (sampling) {
+    LMD_CHECK(sampling->rows() == nl && nl <= sample_max_rows_)
+        << "forward_sample: " << sampling->rows() << " sampling rows for " << nl << " logits rows (at most "
+        << sample_max_rows_ << ")";
+  }
   if (nl == 0) return;
   float* last = last_.reserve(static_cast<size_t>(nl) * hd);
   be.gather_rows(x, logit_rows_.data(), nl, hd, h);
   be.rms_norm(h, norm_, nl, hd, eps, last);
   const BackendWeight* out_w = output_ ? output_.get() : tok_embeddings_.get();
+  if (sampling) {
+    // Logits stay on the device [nl, vocab]; only the rows the host samples come back (the
+    // same lm head kernel on the same rows as forward()'s staged copy: the same values).
+    const int64_t vocab = cfg_.vocab_size;
+    float* dl = logits_dev_.get();
+    const LinearOut lo{out_w, nullptr, dl, 0, false};
+    be.linear(last, nl, &lo, 1);
+    be.sample(dl, cfg_.vocab_size, sampling);
+    for (int i = 0; i < nl; ++i)
+      if (sampling->tokens[i] < 0)
+        be.copy_to_host(logits + i * vocab, dl + i * vocab, sizeof(float) * static_cast<size_t>(vocab));
+    return;
+  }
   if (tp_ == 1) {
     // logits [nl, vocab] is host memory: the backend stages a host output (CPU: device == host).
     const LinearOut lo{out_w, nullptr, logits, 0, false};

@@ -76,6 +76,9 @@ class LlamaModel : public Model {
 // parameters (lmdeploy kv_qparams) instead of per token: codes q = clamp(rint((x-zp)/scale),
 // -128, 127) are stored as q + 128 with the row parameters (scale, zp - 128*scale), so the
 // block layout and the attention read path are the same as online int8.
+// Device sampling (model.h): with one rank and a backend that supports_sampling (CUDA), the lm
+// head writes device logits [max rows, vocab] (allocated by enable_device_sampling) and
+// forward_sample copies back only the rows the host samples.
 std::unique_ptr<LlamaModel> create_llama_model(const ModelWeights& w, const ModelRuntimeOptions& opt);
 
 }  // namespace lmd

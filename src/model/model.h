@@ -1,13 +1,16 @@
 // The model as the engine sees it: one forward step over a StepPlan, reading and writing
-// KV blocks of a pool it was given. Implementations: LlamaModel (src/model/llama.*).
+// KV blocks of a pool it was given, and optionally sampling the step's tokens on its device.
+// Implementations: LlamaModel (src/model/llama.*), TpModel (src/model/tp_model.*).
 #pragma once
 
 #include <cstdint>
 #include <memory>
 
+#include "common/error.h"
 #include "engine/step_plan.h"
 #include "kv/kv_layout.h"
 #include "model/model_config.h"
+#include "sampling/sampling_batch.h"
 
 namespace lmd {
 
@@ -22,6 +25,27 @@ class Model {
   // Runs one step: appends K/V of the plan's tokens into their blocks and writes
   // logits [plan.num_logit_rows(), vocab_size] (fp32, row-major) to `logits`.
   virtual void forward(const StepPlan& plan, float* logits) = 0;
+
+  // --- sampling on the model's device (optional; default: not supported) ---
+  // Prepares it for steps of up to `max_rows` logits rows (the device buffers are allocated
+  // here, once). False: the model cannot sample (CPU backend, tensor parallelism): the
+  // engine samples every row on the host from forward()'s logits.
+  virtual bool enable_device_sampling(int max_rows) {
+    (void)max_rows;
+    return false;
+  }
+  // forward(), then each logits row marked on_device in `sampling` (one row per logits row,
+  // rows() <= max_rows) is sampled where its logits are: sampling->tokens[row] gets the token
+  // and its logits are not copied. Every other row — not on_device, or declined by the
+  // device (tokens[row] == -1) — gets its logits in `logits` [rows, vocab] at its row, as
+  // forward() writes them. Only after enable_device_sampling() returned true.
+  virtual void forward_sample(const StepPlan& plan, float* logits, SamplingBatch* sampling) {
+    (void)plan;
+    (void)logits;
+    (void)sampling;
+    throw Error("forward_sample: this model does not sample on its device (enable_device_sampling is false)",
+                Error::Kind::kUnsupported);
+  }
 };
 
 }  // namespace lmd

@@ -18,6 +18,8 @@
 // kv_layout() is rank 0's with kv_head_num summed over ranks (block_bytes() = a block's bytes
 // on all ranks together); kv_block() throws, since no one address holds a whole block;
 // set_observer() refuses a non-null observer (ranks see only their heads' activations).
+// Device sampling is not offered (enable_device_sampling is false): the logits are split by
+// vocab over the ranks, so the engine samples on the host.
 #pragma once
 
 #include <memory>

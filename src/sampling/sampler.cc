@@ -22,10 +22,82 @@ RequestSampler::RequestSampler(const GenerationConfig& cfg, int32_t eos_id, cons
   for (int32_t t : history) ++seen_[t];
 }
 
-double RequestSampler::uniform() { return static_cast<double>(rng_() >> 11) * 0x1.0p-53; }
+double RequestSampler::uniform() {
+  if (has_drawn_) {
+    has_drawn_ = false;
+    return drawn_;
+  }
+  return static_cast<double>(rng_() >> 11) * 0x1.0p-53;
+}
+
+double RequestSampler::draw_uniform() {
+  if (greedy()) return 0.0;
+  if (!has_drawn_) {
+    drawn_ = uniform();
+    has_drawn_ = true;
+  }
+  return drawn_;
+}
+
+SamplingParams RequestSampler::params() const {
+  SamplingParams p;
+  p.temperature = cfg_.temperature;
+  p.top_k = cfg_.top_k;
+  p.top_p = cfg_.top_p;
+  p.min_p = cfg_.min_p;
+  p.repetition_penalty = cfg_.repetition_penalty;
+  p.presence_penalty = cfg_.presence_penalty;
+  p.frequency_penalty = cfg_.frequency_penalty;
+  return p;
+}
+
+void RequestSampler::append_bans(std::vector<int32_t>* out) const {
+  const bool before_min = generated_ < cfg_.min_new_tokens;
+  if ((cfg_.ignore_eos || before_min) && eos_id_ >= 0) out->push_back(eos_id_);
+  if (before_min) out->insert(out->end(), cfg_.stop_token_ids.begin(), cfg_.stop_token_ids.end());
+}
+
+void RequestSampler::append_seen(std::vector<TokenCount>* out) const {
+  if (cfg_.repetition_penalty == 1.0f) return;
+  for (const auto& [t, n] : seen_) out->push_back(TokenCount{t, n});
+}
+
+void RequestSampler::append_generated(std::vector<TokenCount>* out) const {
+  if (cfg_.presence_penalty == 0.0f && cfg_.frequency_penalty == 0.0f) return;
+  for (const auto& [t, n] : generated_counts_) out->push_back(TokenCount{t, n});
+}
+
+void RequestSampler::accept(int32_t token) {
+  has_drawn_ = false;
+  ++generated_;
+  ++seen_[token];
+  ++generated_counts_[token];
+}
 
 TokenLogprob RequestSampler::sample(const float* logits, int vocab) {
   TokenLogprob out;
+  out.token = choose(logits, vocab);
+  if (wants_logprobs()) {
+    const int32_t token = out.token;
+    float max_l = *std::max_element(logits, logits + vocab);
+    double sum = 0.0;
+    for (int t = 0; t < vocab; ++t) sum += std::exp(static_cast<double>(logits[t] - max_l));
+    const double log_z = max_l + std::log(sum);
+    out.logprob = static_cast<float>(logits[token] - log_z);
+    if (cfg_.top_logprobs > 0) {
+      cand_.clear();
+      for (int32_t t = 0; t < vocab; ++t) cand_.emplace_back(logits[t], t);
+      const int k = std::min<int>(cfg_.top_logprobs, vocab);
+      std::partial_sort(cand_.begin(), cand_.begin() + k, cand_.end(), better);
+      for (int i = 0; i < k; ++i)
+        out.top.emplace_back(cand_[i].second, static_cast<float>(cand_[i].first - log_z));
+    }
+  }
+  accept(out.token);
+  return out;
+}
+
+int32_t RequestSampler::choose(const float* logits, int vocab) {
   work_.assign(logits, logits + vocab);
 
   // 1. penalties
@@ -43,16 +115,14 @@ TokenLogprob RequestSampler::sample(const float* logits, int vocab) {
     }
   }
   // 2. bans
-  const bool before_min = generated_ < cfg_.min_new_tokens;
-  if ((cfg_.ignore_eos || before_min) && eos_id_ >= 0 && eos_id_ < vocab) work_[eos_id_] = kBanned;
-  if (before_min) {
-    for (int32_t t : cfg_.stop_token_ids)
-      if (t >= 0 && t < vocab) work_[t] = kBanned;
-  }
+  bans_.clear();
+  append_bans(&bans_);
+  for (int32_t t : bans_)
+    if (t >= 0 && t < vocab) work_[t] = kBanned;
 
   // 3-7. choose
   int32_t token = 0;
-  if (cfg_.temperature == 0.0f || cfg_.top_k == 1) {
+  if (greedy()) {
     token = static_cast<int32_t>(std::max_element(work_.begin(), work_.end()) - work_.begin());
   } else {
     const float inv_t = 1.0f / cfg_.temperature;
@@ -111,28 +181,7 @@ TokenLogprob RequestSampler::sample(const float* logits, int vocab) {
       }
     }
   }
-  out.token = token;
-
-  if (cfg_.logprobs || cfg_.top_logprobs > 0) {
-    float max_l = *std::max_element(logits, logits + vocab);
-    double sum = 0.0;
-    for (int t = 0; t < vocab; ++t) sum += std::exp(static_cast<double>(logits[t] - max_l));
-    const double log_z = max_l + std::log(sum);
-    out.logprob = static_cast<float>(logits[token] - log_z);
-    if (cfg_.top_logprobs > 0) {
-      cand_.clear();
-      for (int32_t t = 0; t < vocab; ++t) cand_.emplace_back(logits[t], t);
-      const int k = std::min<int>(cfg_.top_logprobs, vocab);
-      std::partial_sort(cand_.begin(), cand_.begin() + k, cand_.end(), better);
-      for (int i = 0; i < k; ++i)
-        out.top.emplace_back(cand_[i].second, static_cast<float>(cand_[i].first - log_z));
-    }
-  }
-
-  ++generated_;
-  ++seen_[token];
-  ++generated_counts_[token];
-  return out;
+  return token;
 }
 
 }  // namespace lmd

@@ -113,6 +113,10 @@ std::string ServerMetrics::render(const EngineStats& s) const {
   metric(os, "lmdeploy_engine_steps_total", "counter", "Engine steps.", double(s.steps));
   metric(os, "lmdeploy_preemptions_total", "counter", "Sequences preempted for lack of KV blocks.",
          double(s.preemptions));
+  metric(os, "lmdeploy_engine_sampled_on_device_total", "counter", "Tokens chosen by the device sampler.",
+         double(s.sampled_on_device));
+  metric(os, "lmdeploy_engine_sampled_on_host_total", "counter", "Tokens chosen by the host sampler.",
+         double(s.sampled_on_host));
   os << "# HELP lmdeploy_request_finished_total Finished generation requests by finish reason.\n"
      << "# TYPE lmdeploy_request_finished_total counter\n"
      << "lmdeploy_request_finished_total{finish_reason=\"stop\"} " << finished_stop_.load() << '\n'

@@ -1,6 +1,7 @@
 // Engine::create's device branch with a device present: in this binary the CUDA runtime is
 // the shim, which reports one device, so `--device auto` / `cuda` build the engine on the
-// CUDA backend (executed under the shim). Greedy output equals the CPU engine's.
+// CUDA backend (executed under the shim). Greedy output equals the CPU engine's, and with tp 1
+// the tokens are sampled on the device.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -30,8 +31,12 @@ TEST(CudaBackendEngine, DeviceAutoAndCudaUseTheShimDevice) {
   EXPECT_EQ(bytes, 0u);
   EXPECT_EQ(greedy("auto", 1, prompt, &bytes), cpu);
   EXPECT_GT(bytes, 50u << 20) << "--device auto did not put the weights on the (shim) device";
-  EXPECT_EQ(greedy("cuda", 1, prompt, &bytes), cpu);
+  EngineStats stats;
+  EXPECT_EQ(greedy("cuda", 1, prompt, &bytes, &stats), cpu);
   EXPECT_GT(bytes, 50u << 20);
+  // tp 1 on the CUDA backend: the tokens were chosen on the device (SmolLM2's 49152-id vocab).
+  EXPECT_EQ(stats.sampled_on_device, 3);
+  EXPECT_EQ(stats.sampled_on_host, 0);
 }
 
 }  // namespace

@@ -3,8 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/paths.h"
@@ -18,10 +20,24 @@ inline std::string model_path() {
   return env && *env ? std::string(env) : default_model_path();
 }
 
+// The engine's counters once `finished` requests are counted: they are published after the
+// step that pushed the requests' last chunks, so a reader may briefly see the step before.
+inline EngineStats settled_stats(const Engine& engine, int64_t finished) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  EngineStats s = engine.stats();
+  while (s.requests_finished < finished && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    s = engine.stats();
+  }
+  EXPECT_EQ(s.requests_finished, finished);
+  return s;
+}
+
 // 3 greedy tokens of `prompt` (exact numerics, tiny KV pool); *device_bytes: the shim's
-// device memory in use while the engine lives (> 0 only when it runs on the CUDA backend).
+// device memory in use while the engine lives (> 0 only when it runs on the CUDA backend);
+// *stats (when given): the engine's counters at the end.
 inline std::vector<int32_t> greedy(const std::string& device, int tp, const std::string& prompt,
-                                   size_t* device_bytes) {
+                                   size_t* device_bytes, EngineStats* stats = nullptr) {
   EngineConfig cfg;
   cfg.device = device;
   cfg.tp = tp;
@@ -38,6 +54,7 @@ inline std::vector<int32_t> greedy(const std::string& device, int tp, const std:
   r.gen.temperature = 0.0f;
   const GenerationOutput out = engine->submit(r)->collect();
   *device_bytes = shim::device_heap().bytes_in_use;
+  if (stats) *stats = settled_stats(*engine, 1);
   EXPECT_TRUE(out.finish_reason == "length" || out.finish_reason == "stop") << out.finish_reason << " " << out.error;
   return out.token_ids;
 }

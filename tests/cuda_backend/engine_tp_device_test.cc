@@ -60,8 +60,12 @@ TEST(CudaEngineTp, Tp3OnThreeShimDevicesEqualsCpuEngine) {
   size_t bytes = 0;
   const auto cpu = greedy("cpu", 1, prompt, &bytes);
   ASSERT_EQ(cpu.size(), 3u);
-  EXPECT_EQ(greedy("cuda", 3, prompt, &bytes), cpu);
+  EngineStats stats;
+  EXPECT_EQ(greedy("cuda", 3, prompt, &bytes, &stats), cpu);
   EXPECT_GT(bytes, 50u << 20) << "--device cuda --tp 3 did not put the weights on the (shim) devices";
+  // The vocab-split logits are sampled on the host (no device sampling with tp > 1).
+  EXPECT_EQ(stats.sampled_on_device, 0);
+  EXPECT_EQ(stats.sampled_on_host, 3);
 }
 
 }  // namespace

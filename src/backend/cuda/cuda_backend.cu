@@ -19,6 +19,7 @@
 #include "kernels/cuda/prefill_attention.cuh"
 #include "kernels/cuda/rms_norm.cuh"
 #include "kernels/cuda/rope_kv_write.cuh"
+#include "kernels/cuda/sampling.cuh"
 #include "kernels/cuda/silu_mul.cuh"
 #include "kernels/cuda/w4a16_gemv.cuh"
 #include "kernels/cuda/dense_gemm.cuh"
@@ -194,6 +195,10 @@ class CudaBackend : public Backend {
     cuda::add(x, y, static_cast<int64_t>(count));
     check_launch("add");
   }
+  bool supports_sampling() const override { return true; }
+  void reserve_sampling(int max_rows, int vocab) override;
+  void sample(const float* logits, int vocab, SamplingBatch* batch) override;
+
   void gather_rows(const float* x, const int32_t* rows, int n_rows, int dim, float* out) override {
     if (n_rows <= 0) return;
     for (int i = 0; i < n_rows; ++i) LMD_CHECK(rows[i] >= 0) << "gather_rows: row " << rows[i] << " < 0";
@@ -260,6 +265,16 @@ class CudaBackend : public Backend {
   std::vector<bool> kv_static_set_;
   bool kv_static_dirty_ = false;
   Scratch kv_static_;
+  // Sampling (reserve_sampling): [max rows] params / uniforms / tokens, [max rows + 1] ban
+  // offsets, [max rows, vocab] work and the dense seen / generated counts (zero between
+  // steps: sample() scatters a step's counts in and zeros back); allocated once. The ban ids
+  // and the sparse counts grow to the largest step's lists.
+  int sample_max_rows_ = 0, sample_vocab_ = 0;
+  Scratch sample_params_, sample_uniform_, sample_ban_offsets_, sample_out_, sample_work_;
+  Scratch sample_seen_, sample_generated_, sample_bans_, sample_counts_;
+  std::vector<SampleParams> h_sample_params_;
+  std::vector<RowTokenCount> h_sample_counts_;  // the seen entries, then the generated ones
+  std::vector<int32_t> h_sample_out_;
 };
 
 std::unique_ptr<BackendWeight> CudaBackend::upload_weight(const WeightTensor& w) {
@@ -493,6 +508,99 @@ void CudaBackend::linear(const float* x, int n, const LinearOut* outs, int n_out
       LMD_CUDA_OK(cudaMemcpyAsync(outs[i].y, y, y_bytes, cudaMemcpyDeviceToHost, stream_));
       LMD_CUDA_OK(cudaStreamSynchronize(stream_));
     }
+  }
+}
+
+void CudaBackend::reserve_sampling(int max_rows, int vocab) {
+  LMD_CHECK(max_rows > 0 && vocab > 0) << "reserve_sampling: max rows " << max_rows << ", vocab " << vocab;
+  use_device();
+  const size_t dense = static_cast<size_t>(max_rows) * vocab;
+  sample_params_.get<SampleParams>(max_rows);
+  sample_uniform_.get<double>(max_rows);
+  sample_ban_offsets_.get<int32_t>(max_rows + 1);
+  sample_out_.get<int32_t>(max_rows);
+  sample_work_.get<float>(dense);
+  LMD_CUDA_OK(cudaMemsetAsync(sample_seen_.get<int32_t>(dense), 0, dense * sizeof(int32_t), stream_));
+  LMD_CUDA_OK(cudaMemsetAsync(sample_generated_.get<int32_t>(dense), 0, dense * sizeof(int32_t), stream_));
+  LMD_CUDA_OK(cudaStreamSynchronize(stream_));
+  sample_max_rows_ = max_rows;
+  sample_vocab_ = vocab;
+}
+
+void CudaBackend::sample(const float* logits, int vocab, SamplingBatch* batch) {
+  batch->check();
+  const int rows = batch->rows();
+  LMD_CHECK(sample_max_rows_ > 0 && vocab == sample_vocab_ && rows <= sample_max_rows_)
+      << "cuda backend: sample of " << rows << " rows x vocab " << vocab << ", reserved " << sample_max_rows_
+      << " rows x vocab " << sample_vocab_ << " (reserve_sampling)";
+  LMD_CHECK(is_device(logits, sizeof(float) * static_cast<size_t>(rows) * vocab))
+      << "cuda backend: sample: the logits must be device memory from alloc()";
+  batch->tokens.assign(rows, -1);
+  if (rows == 0) return;
+  use_device();
+  // Rows the host samples run the greedy rule here (cheap) and their result is dropped.
+  h_sample_params_.resize(rows);
+  h_sample_counts_.clear();
+  for (int b = 0; b < rows; ++b) {
+    const bool dev = batch->on_device[b] != 0;
+    const SamplingParams& p = batch->params[b];
+    h_sample_params_[b] = dev ? SampleParams{p.temperature, p.top_k, p.top_p, p.min_p, p.repetition_penalty,
+                                             p.presence_penalty, p.frequency_penalty}
+                              : SampleParams{0.0f, 0, 1.0f, 0.0f, 1.0f, 0.0f, 0.0f};
+    if (!dev) continue;
+    for (int32_t j = batch->seen_offsets[b]; j < batch->seen_offsets[b + 1]; ++j)
+      h_sample_counts_.push_back(RowTokenCount{b, batch->seen[j].token, batch->seen[j].count});
+  }
+  const int n_seen = static_cast<int>(h_sample_counts_.size());
+  for (int b = 0; b < rows; ++b) {
+    if (!batch->on_device[b]) continue;
+    for (int32_t j = batch->generated_offsets[b]; j < batch->generated_offsets[b + 1]; ++j)
+      h_sample_counts_.push_back(RowTokenCount{b, batch->generated[j].token, batch->generated[j].count});
+  }
+  const int n_generated = static_cast<int>(h_sample_counts_.size()) - n_seen;
+  // Only the penalised rows' counts travel; the dense arrays are zero elsewhere.
+  upload(sample_params_, h_sample_params_);
+  LMD_CUDA_OK(cudaMemcpyAsync(sample_uniform_.get<double>(0), batch->uniform.data(), sizeof(double) * rows,
+                              cudaMemcpyHostToDevice, stream_));
+  LMD_CUDA_OK(cudaMemcpyAsync(sample_ban_offsets_.get<int32_t>(0), batch->ban_offsets.data(),
+                              sizeof(int32_t) * (rows + 1), cudaMemcpyHostToDevice, stream_));
+  upload(sample_bans_, batch->bans);
+  upload(sample_counts_, h_sample_counts_);
+  const RowTokenCount* counts = sample_counts_.get<RowTokenCount>(0);
+  int32_t* seen = sample_seen_.get<int32_t>(0);
+  int32_t* generated = sample_generated_.get<int32_t>(0);
+  int32_t* out = sample_out_.get<int32_t>(0);
+  {
+    StreamScope s(stream_);
+    scatter_counts(counts, n_seen, vocab, seen, false);
+    scatter_counts(counts + n_seen, n_generated, vocab, generated, false);
+    check_launch("scatter_counts");
+    const SampleArgs a{logits,
+                       vocab,
+                       sample_params_.get<SampleParams>(0),
+                       seen,
+                       generated,
+                       sample_ban_offsets_.get<int32_t>(0),
+                       sample_bans_.get<int32_t>(0),
+                       sample_uniform_.get<double>(0),
+                       sample_work_.get<float>(0),
+                       out,
+                       nullptr};
+    cuda::sample(a, rows);
+    check_launch("sample");
+    scatter_counts(counts, n_seen, vocab, seen, true);
+    scatter_counts(counts + n_seen, n_generated, vocab, generated, true);
+    check_launch("scatter_counts (clear)");
+  }
+  h_sample_out_.resize(rows);
+  LMD_CUDA_OK(cudaMemcpyAsync(h_sample_out_.data(), out, sizeof(int32_t) * rows, cudaMemcpyDeviceToHost, stream_));
+  LMD_CUDA_OK(cudaStreamSynchronize(stream_));
+  for (int b = 0; b < rows; ++b) {
+    if (!batch->on_device[b]) continue;
+    LMD_CHECK_KIND(h_sample_out_[b] >= -1 && h_sample_out_[b] < vocab, kInternal)
+        << "cuda backend: sample kernel returned token " << h_sample_out_[b] << " for row " << b << " (vocab "
+        << vocab << ")";
+    batch->tokens[b] = h_sample_out_[b];
   }
 }
 
