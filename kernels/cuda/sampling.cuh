@@ -26,21 +26,14 @@
 
 #include "common/error.h"
 #include "kernels/cuda/device_common.cuh"
+#include "sampling/sampling_params.h"
 
 namespace lmd::cuda {
 
 constexpr int kSampleThreads = 256;
 constexpr int kSampleMaxK = 1024;
 
-struct SampleParams {
-  float temperature = 1.0f;  // 0: greedy
-  int32_t top_k = 0;         // 0: no top-k
-  float top_p = 1.0f;
-  float min_p = 0.0f;
-  float repetition_penalty = 1.0f;
-  float presence_penalty = 0.0f;
-  float frequency_penalty = 0.0f;
-};
+using SampleParams = ::lmd::SamplingParams;  // src/sampling/sampling_params.h
 
 struct SampleArgs {
   const float* logits;         // [batch, vocab]

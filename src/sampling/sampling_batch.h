@@ -11,22 +11,11 @@
 #include <vector>
 
 #include "common/error.h"
+#include "sampling/sampling_params.h"
 
 namespace lmd {
 
 class RequestSampler;
-
-// A request's sampling rule (GenerationConfig's fields, kernels/cuda/sampling.cuh's
-// SampleParams field for field).
-struct SamplingParams {
-  float temperature = 1.0f;  // 0: greedy
-  int32_t top_k = 0;         // 0: no top-k
-  float top_p = 1.0f;
-  float min_p = 0.0f;
-  float repetition_penalty = 1.0f;
-  float presence_penalty = 0.0f;
-  float frequency_penalty = 0.0f;
-};
 
 struct TokenCount {
   int32_t token = 0;

@@ -544,9 +544,7 @@ void CudaBackend::sample(const float* logits, int vocab, SamplingBatch* batch) {
   for (int b = 0; b < rows; ++b) {
     const bool dev = batch->on_device[b] != 0;
     const SamplingParams& p = batch->params[b];
-    h_sample_params_[b] = dev ? SampleParams{p.temperature, p.top_k, p.top_p, p.min_p, p.repetition_penalty,
-                                             p.presence_penalty, p.frequency_penalty}
-                              : SampleParams{0.0f, 0, 1.0f, 0.0f, 1.0f, 0.0f, 0.0f};
+    h_sample_params_[b] = dev ? p : SampleParams{0.0f, 0, 1.0f, 0.0f, 1.0f, 0.0f, 0.0f};
     if (!dev) continue;
     for (int32_t j = batch->seen_offsets[b]; j < batch->seen_offsets[b + 1]; ++j)
       h_sample_counts_.push_back(RowTokenCount{b, batch->seen[j].token, batch->seen[j].count});
