@@ -3,20 +3,24 @@ if(LMDEPLOY_CUDA)
   enable_language(CUDA)
   set(CMAKE_CUDA_STANDARD 17)
   set(CMAKE_CUDA_ARCHITECTURES 80 90)
-  # The kernels' instantiations and the CUDA backend (src/backend/cuda/*.cu).
-  file(GLOB_RECURSE LMD_CUDA_SOURCES CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/kernels/cuda/*.cu
-       ${CMAKE_SOURCE_DIR}/src/backend/cuda/*.cu)
-  add_library(lmdeploy_cuda_kernels STATIC ${LMD_CUDA_SOURCES})
-  target_include_directories(lmdeploy_cuda_kernels PRIVATE ${CMAKE_SOURCE_DIR} ${CMAKE_SOURCE_DIR}/src)
+  # lmd_backend_cuda: the kernels' instantiations (kernels/cuda/*.cu), the CUDA backend
+  # (src/backend/cuda/*.cu) and cuBLAS loading (src/backend/cuda/*.cc). A binary that offers
+  # `--device cuda` links it and calls register_cuda_device_kind() (the CLI, the Python
+  # module); the library itself (lmdeploy_core) never names it.
+  file(GLOB LMD_CUDA_SOURCES CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/kernels/cuda/*.cu
+       ${CMAKE_SOURCE_DIR}/src/backend/cuda/*.cu ${CMAKE_SOURCE_DIR}/src/backend/cuda/*.cc)
+  add_library(lmd_backend_cuda STATIC ${LMD_CUDA_SOURCES})
+  foreach(dep ${LMD_backend_cuda_DEPS})
+    target_link_libraries(lmd_backend_cuda PUBLIC lmd_${dep})
+  endforeach()
   # Register spills and local-memory use fail the build (ptxas warnings as errors).
-  target_compile_options(lmdeploy_cuda_kernels PRIVATE
+  target_compile_options(lmd_backend_cuda PRIVATE
     $<$<COMPILE_LANGUAGE:CUDA>:-Xptxas=-warn-spills,-warn-lmem-usage,-Werror>)
-  add_custom_target(cuda_kernels ALL DEPENDS lmdeploy_cuda_kernels)
-  # `--device cuda`: the library gets the backend (cuda_stub.cc compiles to nothing when
-  # LMDEPLOY_CUDA_ENABLED). The static runtime needs no libcudart.so at run time and reports
-  # "no device" cleanly on a machine without a driver.
+  add_custom_target(cuda_kernels ALL DEPENDS lmd_backend_cuda)
+  # The static runtime needs no libcudart.so at run time and reports "no device" cleanly on a
+  # machine without a driver.
   find_package(CUDAToolkit REQUIRED)
-  target_link_libraries(lmdeploy_core PUBLIC lmdeploy_cuda_kernels CUDA::cudart_static)
+  target_link_libraries(lmd_backend_cuda PUBLIC CUDA::cudart_static)
   # cuBLAS (dense fp16 / bf16 GEMMs of prefill-sized steps, kernels/cuda/dense_gemm.cuh) and
   # NCCL (tensor parallelism across devices, src/comm/nccl_communicator.cc) are NOT linked: both
   # are dlopen'ed at first use (src/common/dynlib.h), so a CUDA build starts, and runs on the
@@ -25,17 +29,17 @@ if(LMDEPLOY_CUDA)
   # fallback when the dynamic linker's search path does not reach it.
   set_property(SOURCE ${CMAKE_SOURCE_DIR}/src/backend/cuda/cublas_library.cc APPEND PROPERTY COMPILE_DEFINITIONS
                LMD_CUDA_TOOLKIT_MAJOR=${CUDAToolkit_VERSION_MAJOR} LMD_CUDA_LIBRARY_DIR="${CUDAToolkit_LIBRARY_DIR}")
-  # The backend (in lmdeploy_cuda_kernels) calls cublas_api(), defined in lmdeploy_core: link
-  # the core again after the kernels (a cycle of static libraries; link usage only).
-  target_link_libraries(lmdeploy_cuda_kernels INTERFACE "$<LINK_ONLY:lmdeploy_core>")
+  target_include_directories(lmd_backend_cuda SYSTEM PRIVATE ${CUDAToolkit_INCLUDE_DIRS})
+  target_link_libraries(lmdeploy PRIVATE lmd_backend_cuda)
   # NCCL: the toolkit's nccl.h when present, else that file's "built without NCCL" stub.
   find_path(LMD_NCCL_INCLUDE_DIR nccl.h HINTS ${CUDAToolkit_INCLUDE_DIRS} $ENV{NCCL_HOME}/include)
   find_library(LMD_NCCL_LIBRARY nccl HINTS ${CUDAToolkit_LIBRARY_DIR} ${CUDAToolkit_LIBRARY_ROOT}/lib
                $ENV{NCCL_HOME}/lib)
   if(LMD_NCCL_INCLUDE_DIR)
     message(STATUS "NCCL: ${LMD_NCCL_INCLUDE_DIR}/nccl.h (libnccl loaded at run time; here: ${LMD_NCCL_LIBRARY})")
-    target_include_directories(lmdeploy_core SYSTEM PUBLIC ${LMD_NCCL_INCLUDE_DIR})
-    target_compile_definitions(lmdeploy_core PUBLIC LMDEPLOY_NCCL_ENABLED=1)
+    target_include_directories(lmd_comm SYSTEM PUBLIC ${LMD_NCCL_INCLUDE_DIR} ${CUDAToolkit_INCLUDE_DIRS})
+    target_compile_definitions(lmd_comm PUBLIC LMDEPLOY_NCCL_ENABLED=1)
+    target_link_libraries(lmd_comm PUBLIC CUDA::cudart_static)
     if(LMD_NCCL_LIBRARY)  # its directory: the fallback when the dynamic linker does not find it
       get_filename_component(_lmd_nccl_dir ${LMD_NCCL_LIBRARY} DIRECTORY)
       set_property(SOURCE ${CMAKE_SOURCE_DIR}/src/comm/nccl_communicator.cc APPEND PROPERTY COMPILE_DEFINITIONS
@@ -55,7 +59,7 @@ if(LMDEPLOY_CUDA)
     file(GLOB_RECURSE LMD_CUDA_DEVICE_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/cuda_device/*.cc)
     add_executable(cuda_device_tests ${LMD_CUDA_DEVICE_TESTS})
     target_compile_definitions(cuda_device_tests PRIVATE LMD_TEST_DATA_DIR="${CMAKE_SOURCE_DIR}/tests/data")
-    target_link_libraries(cuda_device_tests PRIVATE lmdeploy_core CUDA::cudart_static GTest::gtest GTest::gtest_main)
+    target_link_libraries(cuda_device_tests PRIVATE lmdeploy_core lmd_backend_cuda GTest::gtest GTest::gtest_main)
     gtest_discover_tests(cuda_device_tests WORKING_DIRECTORY ${CMAKE_BINARY_DIR} DISCOVERY_TIMEOUT 60
       PROPERTIES TIMEOUT 900)
   endif()
@@ -76,20 +80,18 @@ if(LMDEPLOY_BUILD_TESTS)
   include(GoogleTest)
   file(GLOB_RECURSE LMD_CUDA_SHIM_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/cuda/*_test.cc)
   add_executable(cuda_shim_tests ${LMD_CUDA_SHIM_TESTS})
-  # Header-only against the library (kernels/common, common/error.h): the kernel tests carry
+  # Header-only against the library (kernels/common, core/error.h): the kernel tests carry
   # their own scalar references, so they build in seconds and independently of lmdeploy_core.
-  target_include_directories(cuda_shim_tests PRIVATE ${CMAKE_SOURCE_DIR} ${CMAKE_SOURCE_DIR}/src)
   target_include_directories(cuda_shim_tests SYSTEM PRIVATE ${LMD_CUDA_HEADERS})
   # Kernels carry `#pragma unroll` for nvcc; g++ ignores it.
   target_compile_options(cuda_shim_tests PRIVATE -Wno-unknown-pragmas)
-  target_link_libraries(cuda_shim_tests PRIVATE Boost::context GTest::gtest GTest::gtest_main)
+  target_link_libraries(cuda_shim_tests PRIVATE lmd_kernels_cuda lmd_core Boost::context GTest::gtest GTest::gtest_main)
   gtest_discover_tests(cuda_shim_tests WORKING_DIRECTORY ${CMAKE_BINARY_DIR} DISCOVERY_TIMEOUT 60)
 
   # The CUDA backend (src/backend/cuda/cuda_backend.cu, included by
   # tests/cuda_backend/shim_backend.cc) compiled by g++ against the shim, with the model and
-  # the CPU backend from lmdeploy_core to compare against. The test binary's own definitions
-  # of the cuda_backend.h entry points take precedence over the library's (archive members
-  # are only pulled for undefined symbols).
+  # the CPU backend from lmdeploy_core to compare against. It registers itself as the device
+  # kind "cuda"; this binary does not link lmd_backend_cuda (the nvcc build of the same source).
   file(GLOB_RECURSE LMD_CUDA_BACKEND_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/cuda_backend/*.cc)
   add_executable(cuda_backend_shim_tests ${LMD_CUDA_BACKEND_TESTS})
   target_include_directories(cuda_backend_shim_tests SYSTEM PRIVATE ${LMD_CUDA_HEADERS})

@@ -34,6 +34,9 @@ if(LMDEPLOY_PYTHON)
   file(GLOB LMD_PY_BINDING_SOURCES CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/python/bindings/*.cc)
   pybind11_add_module(_turbomind ${LMD_PY_BINDING_SOURCES})
   target_link_libraries(_turbomind PRIVATE lmdeploy_core)
+  if(TARGET lmd_backend_cuda)  # device="cuda": the module registers it (turbomind_module.cc)
+    target_link_libraries(_turbomind PRIVATE lmd_backend_cuda)
+  endif()
   # The module lands inside a package directory of the build tree (see the header).
   set(LMD_PY_PACKAGE_DIR ${CMAKE_BINARY_DIR}/python/lmdeploy)
   set_target_properties(_turbomind PROPERTIES

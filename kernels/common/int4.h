@@ -1,5 +1,5 @@
 // Int4 nibble access shared by the CPU and CUDA backends.
-// Canonical layout (model/weights.h): value c of a row sits in byte c/2, low nibble for
+// Canonical layout (core/weights.h): value c of a row sits in byte c/2, low nibble for
 // even c. Dequantised: w = q * scale + min (asymmetric, fp16 scale and min per group).
 #pragma once
 

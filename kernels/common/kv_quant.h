@@ -1,4 +1,4 @@
-// KV-cache quantisation shared by the CPU and CUDA backends (see kv/kv_layout.h).
+// KV-cache quantisation shared by the CPU and CUDA backends (see core/kv_layout.h).
 //
 // Online (per token and KV head, no calibration), b = 8 or 4 bits, unsigned codes:
 //   scale = (max - min) / (2^b - 1),  zero = min

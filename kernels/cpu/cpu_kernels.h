@@ -31,7 +31,7 @@
 
 #include <cstdint>
 
-#include "common/cpu_features.h"
+#include "core/cpu_features.h"
 
 namespace lmd::cpu {
 

@@ -7,7 +7,7 @@
 #include <cmath>
 #include <cstdint>
 
-#include "common/error.h"
+#include "core/error.h"
 #include "kernels/common/half.h"
 #include "kernels/cpu/cpu_kernels.h"
 

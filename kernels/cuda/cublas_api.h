@@ -1,6 +1,7 @@
 // The cuBLAS calls the CUDA backend makes, as a table of function pointers, so that the one
 // code path in dense_gemm.cuh / cuda_backend.cu runs against either
-//   * the real libcublas, dlopen'ed at first use (cublas_api(): src/backend/cuda/cublas_library.cc;
+//   * the real libcublas, dlopen'ed at first use (cuda::cublas_api(), declared in
+//     src/backend/cuda/cublas_library.h and defined in cublas_library.cc;
 //     nothing links libcublas, so runs that never make a dense f16 / bf16 GEMM of
 //     kGemmMinTokens or more tokens never map its ~600 MB), or
 //   * under the CUDA-on-CPU shim (LMD_CUDA_SHIM, set by shim/cuda_compat.h, which the kernels
@@ -28,16 +29,11 @@ struct CublasApi {
 };
 
 #if defined(LMD_CUDA_SHIM)
-// Internal linkage: a test binary built against the shim may also link the library, whose
-// cublas_api() is the dlopen one.
-static inline const CublasApi& cublas_api() {
+// The shim's scalar twin (internal linkage: one per test binary that includes it).
+static inline const CublasApi& cublas_twin() {
   static const CublasApi twin{&cublasCreate, &cublasDestroy, &cublasSetStream, &cublasGemmEx};
   return twin;
 }
-#else
-// Loads libcublas on the first call (thread-safe; a failed load is retried by the next call).
-// Throws lmd::Error (kUnsupported) naming the library and that dense fp16 / bf16 GEMMs need it.
-const CublasApi& cublas_api();
 #endif
 
 }  // namespace lmd::cuda

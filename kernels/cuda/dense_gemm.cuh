@@ -8,11 +8,11 @@
 //                * op_N(B: x read as a cols x m column-major matrix, ldb = cols).
 // Bias and accumulate: bias_prologue writes y = (accumulate ? y : 0) + bias first and the GEMM
 // runs with beta = 1; without a bias, beta = accumulate ? 1 : 0 (beta 0: y is not read).
-// cuBLAS is called through cublas_api() (cublas_api.h): libcublas loaded at first use on a GPU,
+// cuBLAS is called through the caller's CublasApi table (cublas_api.h): libcublas loaded at first use on a GPU,
 // the scalar twin kernels/cuda/shim/cublas.h under the shim.
 #pragma once
 
-#include "common/error.h"
+#include "core/error.h"
 #include "kernels/cuda/device_common.cuh"
 #include "kernels/cuda/cublas_api.h"  // after device_common.cuh: cuda_compat.h picks shim or not
 
@@ -46,10 +46,11 @@ void cast_activations(const float* x, int64_t count, T* out) {
   if (count > 0) launch(cast_rows_kernel<T>, ceil_div(count, 256), 256, 0, x, count, out);
 }
 
-// x_cast: the activations [m, cols] already cast to T (cast_activations). The handle (made by
-// cublas_api().create) must be bound to the current stream (set_stream). Throws on a cuBLAS error.
+// x_cast: the activations [m, cols] already cast to T (cast_activations). `cublas` is the
+// caller's function table (the loaded library, or the shim's twin); the handle (made by
+// cublas.create) must be bound to the current stream (set_stream). Throws on a cuBLAS error.
 template <typename T>
-void dense_gemm_cublas(cublasHandle_t handle, const T* w, int rows, int cols, const T* x_cast, int m,
+void dense_gemm_cublas(const CublasApi& cublas, cublasHandle_t handle, const T* w, int rows, int cols, const T* x_cast, int m,
                        const float* bias, float* y, int ldy, bool accumulate) {
   if (m <= 0 || rows <= 0) return;
   float beta = accumulate ? 1.0f : 0.0f;
@@ -59,7 +60,7 @@ void dense_gemm_cublas(cublasHandle_t handle, const T* w, int rows, int cols, co
   }
   const float alpha = 1.0f;
   const cublasStatus_t st =
-      cublas_api().gemm_ex(handle, CUBLAS_OP_T, CUBLAS_OP_N, rows, m, cols, &alpha, w, cuda_data_type<T>(), cols,
+      cublas.gemm_ex(handle, CUBLAS_OP_T, CUBLAS_OP_N, rows, m, cols, &alpha, w, cuda_data_type<T>(), cols,
                            x_cast, cuda_data_type<T>(), cols, &beta, y, CUDA_R_32F, ldy, CUBLAS_COMPUTE_32F,
                            CUBLAS_GEMM_DEFAULT);
   LMD_CHECK_KIND(st == CUBLAS_STATUS_SUCCESS, kInternal)

@@ -1,13 +1,13 @@
 // Small device helpers shared by the CUDA kernels: element conversions for the activation
 // types (float, __half, __nv_bfloat16), warp reductions, and KvView — the device copy of
-// kv/kv_layout.h's block layout (KvLayout's methods are host-only).
+// core/kv_layout.h's block layout (KvLayout's methods are host-only).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
 #include "kernels/cuda/shim/cuda_compat.h"
-#include "kv/kv_layout.h"
+#include "core/kv_layout.h"
 
 namespace lmd::cuda {
 
@@ -68,7 +68,7 @@ LMD_DEVICE float warp_sum_transposed(float (&acc)[N]) {
   return v;
 }
 
-// Block layout of the paged KV cache (see kv/kv_layout.h), usable on the device.
+// Block layout of the paged KV cache (see core/kv_layout.h), usable on the device.
 struct KvView {
   int num_layer = 0, kv_head_num = 0, head_dim = 0, block_len = 0;
   KvKind kind = KvKind::kF16;

@@ -1,6 +1,6 @@
 // Embedding gather: out[t, :] = table row tokens[t], as fp32.
 //   dense table: [vocab, dim] of T (float / __half / __nv_bfloat16)
-//   int4 table:  model/weights.h layout — nibbles row-major (low nibble = even column),
+//   int4 table:  core/weights.h layout — nibbles row-major (low nibble = even column),
 //                fp16 (scale, min) per group: w = q * scale + min.
 //   int8 table:  group-wise symmetric (GGUF Q8_0): int8 [vocab, dim], fp16 scale per group.
 // Token ids are checked on the host before the launch (the kernel trusts them).

@@ -1,7 +1,7 @@
 // GEMV / small-batch GEMM for the weight formats that are not W4A16, SIMT:
 //   y[t, r] (+)= Σ_c w(r, c) x[t, c] (+ bias[r])   for t < n
 // with w either dense ([rows, cols] of float / __half / __nv_bfloat16) or int8 group-wise
-// symmetric (model/weights.h, GGUF Q8_0: w = q * fp16 scale per group of `group_size`).
+// symmetric (core/weights.h, GGUF Q8_0: w = q * fp16 scale per group of `group_size`).
 // Same shape as w4a16_gemv.cuh: one warp per output row, lanes read consecutive columns
 // (coalesced), up to 4 (8 for n > 4) tokens share each weight load, fp32 accumulation.
 // x: fp32 [n, cols]; y: fp32 [n, ldy].

@@ -23,7 +23,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "common/error.h"
+#include "core/error.h"
 #include "kernels/common/kv_quant.h"
 #include "kernels/cuda/device_common.cuh"
 #include "kernels/cuda/mma.h"

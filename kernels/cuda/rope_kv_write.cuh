@@ -6,17 +6,14 @@
 //      or, with kv_static (lmdeploy kv_qparams, int8 only), with the layer's static
 //      (scale, zp): code = kv_quantize_static_int8(x, scale, zp) + 128 stored unsigned, row
 //      params (scale, zp - 128 scale) — the bytes llama.cc's host path writes.
-// cos/sin: [n, rot_dim/2] per token (host-built by rope_tables(), which also applies
-// dynamic NTK). Pairing: half-split (x_j, x_{j+rot/2}) or adjacent (x_{2j}, x_{2j+1}).
+// cos/sin: [n, rot_dim/2] per token, host-built by rope_tables() (src/core/step_tables.h,
+// which also applies dynamic NTK). Pairing: half-split (x_j, x_{j+rot/2}) or adjacent
+// (x_{2j}, x_{2j+1}).
 #pragma once
-
-#include <cmath>
-#include <vector>
 
 #include "kernels/common/half.h"
 #include "kernels/common/kv_quant.h"
 #include "kernels/cuda/device_common.cuh"
-#include "model/model_config.h"
 
 namespace lmd::cuda {
 
@@ -148,28 +145,6 @@ inline void rope_kv_write(const RopeKvArgs& a) {
   if (a.n == 0) return;
   const dim3 grid(a.n, ceil_div(a.head_num + a.kv.kv_head_num, kRopeWarps));
   launch(rope_kv_write_kernel, grid, 32 * kRopeWarps, 0, a);
-}
-
-// Host: per-token cos/sin [n, rot_dim/2] for positions pos[t] of a sequence of `len`
-// positions; dynamic NTK grows the base once len > max_position (factor > 0).
-// fp32 inv_freq and angle (as HF), cos/sin of the fp32 angle in double.
-inline void rope_tables(const int32_t* pos, int n, int rot_dim, double theta, float ntk_factor, int max_position,
-                        int64_t len, float* cos_out, float* sin_out) {
-  double base = theta;
-  if (ntk_factor > 0.0f && len > max_position) {
-    const double f = ntk_factor;
-    base *= std::pow(f * static_cast<double>(len) / max_position - (f - 1.0),
-                     static_cast<double>(rot_dim) / (rot_dim - 2));
-  }
-  const int half = rot_dim / 2;
-  for (int t = 0; t < n; ++t) {
-    for (int j = 0; j < half; ++j) {
-      const float inv_freq = static_cast<float>(1.0 / std::pow(base, 2.0 * j / rot_dim));
-      const float angle = static_cast<float>(pos[t]) * inv_freq;
-      cos_out[static_cast<int64_t>(t) * half + j] = static_cast<float>(std::cos(static_cast<double>(angle)));
-      sin_out[static_cast<int64_t>(t) * half + j] = static_cast<float>(std::sin(static_cast<double>(angle)));
-    }
-  }
 }
 
 }  // namespace lmd::cuda

@@ -24,16 +24,16 @@
 
 #include <cmath>
 
-#include "common/error.h"
+#include "core/error.h"
 #include "kernels/cuda/device_common.cuh"
-#include "sampling/sampling_params.h"
+#include "core/sampling_params.h"
 
 namespace lmd::cuda {
 
 constexpr int kSampleThreads = 256;
 constexpr int kSampleMaxK = 1024;
 
-using SampleParams = ::lmd::SamplingParams;  // src/sampling/sampling_params.h
+using SampleParams = ::lmd::SamplingParams;  // src/core/sampling_params.h
 
 struct SampleArgs {
   const float* logits;         // [batch, vocab]

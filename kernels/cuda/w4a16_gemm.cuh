@@ -1,7 +1,7 @@
 // W4A16 GEMM on tensor cores (mma.sync m16n8k16, f16 x f16 -> f32) for prefill-sized steps:
 //   y[t, r] (+)= Σ_c w(r, c) x[t, c] (+ bias[r])   for t < m tokens (m >= 16; decode-sized
 // steps keep the SIMT GEMV of w4a16_gemv.cuh).
-// Weights: int4 codes of model/weights.h (w = q * scale + min, fp16 (scale, min) per group of
+// Weights: int4 codes of core/weights.h (w = q * scale + min, fp16 (scale, min) per group of
 // 32 / 64 / 128 columns), REPACKED once at upload (w4_repack) so that one 32-bit load per lane
 // gives exactly the codes of that lane's B fragments (mma.h: b[0] = B(2t..2t+1, g),
 // b[1] = B(2t+8..2t+9, g), with B(k, n) = w(n0 + n, k0 + k)) for two k16 steps.
@@ -30,7 +30,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "common/error.h"
+#include "core/error.h"
 #include "kernels/common/half.h"
 #include "kernels/cuda/device_common.cuh"
 #include "kernels/cuda/mma.h"

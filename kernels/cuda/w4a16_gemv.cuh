@@ -1,5 +1,5 @@
 // W4A16 GEMV / small-batch GEMM, SIMT path: y[t, r] (+)= Σ_c w(r, c) x[t, c] (+ bias[r])
-// for t < n, with int4 weights in model/weights.h's canonical layout:
+// for t < n, with int4 weights in core/weights.h's canonical layout:
 //   nibbles row-major, value (r, c) in byte (r*cols + c)/2, low nibble for even c;
 //   scale_min: fp16 (scale, min) per group of `group_size` columns: w = q * scale + min.
 // One warp per output row; lane i reads bytes i, i+32, ... of the row (2 columns each), so

@@ -14,11 +14,14 @@
 #include <string>
 #include <vector>
 
-#include "common/error.h"
+#include "core/error.h"
 #include "common/paths.h"
 #include "lmdeploy/engine.h"
 #include "stream_pump.h"
 #include "template/chat_template.h"
+#if LMDEPLOY_CUDA_ENABLED
+#include "backend/cuda/cuda_backend.h"
+#endif
 
 namespace py = pybind11;
 
@@ -244,6 +247,9 @@ void bind_templates(py::module_& m) {
 }  // namespace lmd::py_bindings
 
 PYBIND11_MODULE(_turbomind, m) {
+#if LMDEPLOY_CUDA_ENABLED
+  lmd::register_cuda_device_kind();  // device="cuda" (src/backend/device_registry.h)
+#endif
   m.doc() = "lmdeploy C++ engine (CPU): Engine, Stream, ChatTemplate";
   m.attr("__version__") = LMDEPLOY_VERSION;
   lmd::py_bindings::translate_errors();

@@ -8,19 +8,19 @@
 // StepPlan once (positions, block tables, RoPE tables) for the position-aware ops.
 #pragma once
 
-#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
 
-#include "common/dtype.h"
-#include "common/error.h"
-#include "engine/step_plan.h"
-#include "kv/kv_layout.h"
-#include "model/model_config.h"
-#include "model/weights.h"
-#include "sampling/sampling_batch.h"
+#include "core/dtype.h"
+#include "core/error.h"
+#include "core/step_plan.h"
+#include "core/step_tables.h"
+#include "core/kv_layout.h"
+#include "core/model_config.h"
+#include "core/weights.h"
+#include "core/sampling_batch.h"
 
 namespace lmd {
 
@@ -42,30 +42,6 @@ class BackendWeight {
   DType dtype = DType::kF32;
   int group_size = 0;
 };
-
-// Everything the position-aware ops need besides the plan.
-struct AttentionParams {
-  int head_num = 0;
-  int kv_head_num = 0;
-  int head_dim = 0;
-  int rot_dim = 0;                    // rotary dims (<= head_dim)
-  float rope_theta = 10000.0f;
-  RopePairing rope_pairing = RopePairing::kHalfSplit;
-  float rope_scaling_factor = 0.0f;   // > 0: dynamic NTK once a sequence exceeds max_position
-  int max_position_embeddings = 2048;
-  bool use_logn_attn = false;         // q *= log(pos+1)/log(max_position) beyond max_position
-  float softmax_scale = 0.0f;         // 0: 1/sqrt(head_dim)
-};
-
-// The defaults filled in (rot_dim 0 = head_dim, softmax_scale 0 = 1/sqrt(head_dim)) and
-// checked: what every backend's begin_step works with.
-inline AttentionParams resolve_attention_params(AttentionParams p) {
-  if (p.rot_dim <= 0) p.rot_dim = p.head_dim;
-  if (p.softmax_scale <= 0.0f) p.softmax_scale = 1.0f / std::sqrt(static_cast<float>(p.head_dim));
-  LMD_CHECK(p.rot_dim % 2 == 0 && p.rot_dim <= p.head_dim)
-      << "rotary_embedding " << p.rot_dim << " must be even and <= head dim " << p.head_dim;
-  return p;
-}
 
 // One linear in a fused group: y[t, :] (+)= W x[t, :] (+ bias), for t < n.
 struct LinearOut {

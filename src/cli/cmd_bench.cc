@@ -23,8 +23,8 @@
 #include <vector>
 
 #include "cli/command.h"
-#include "common/cpu_features.h"
-#include "common/error.h"
+#include "core/cpu_features.h"
+#include "core/error.h"
 #include "common/thread_pool.h"
 #include "convert/load_model.h"
 #include "model/llama.h"

@@ -36,8 +36,8 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/command.h"
-#include "common/cpu_features.h"
-#include "common/error.h"
+#include "core/cpu_features.h"
+#include "core/error.h"
 #include "lmdeploy/engine.h"
 
 namespace {

@@ -8,11 +8,11 @@
 #include <string>
 
 #include "cli/command.h"
-#include "common/error.h"
+#include "core/error.h"
 #include "common/logging.h"
 #include "common/paths.h"
 #include "engine/chat_session.h"
-#include "kv/quant_policy.h"
+#include "core/quant_policy.h"
 #include "lmdeploy/engine.h"
 #include "template/chat_template.h"
 

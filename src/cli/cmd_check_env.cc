@@ -9,13 +9,12 @@
 #include <CLI/Version.hpp>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <string>
 
-#include "backend/cuda/cublas_library.h"
-#include "backend/cuda/cuda_backend.h"
+#include "backend/device_registry.h"
 #include "cli/command.h"
-#include "comm/nccl_communicator.h"
-#include "common/error.h"
+#include "core/error.h"
 #include "common/paths.h"
 #include "common/system_info.h"
 
@@ -25,8 +24,7 @@ void row(const char* key, const std::string& value) { std::printf("%-22s %s\n", 
 
 // A library the CUDA backend dlopens at first use (cuBLAS, NCCL): loading it here tells
 // whether `--device cuda` (dense GEMMs, --tp) will find it.
-template <typename Load>
-void loaded_library_row(const char* key, Load load) {
+void loaded_library_row(const char* key, const std::function<lmd::LoadedLibraryInfo()>& load) {
   try {
     const lmd::LoadedLibraryInfo lib = load();
     row(key, lib.version + " (" + lib.path + ", loaded at first use)");
@@ -47,20 +45,22 @@ void run_check_env() {
   row("build type", "debug");
 #endif
   row("CUDA build", LMDEPLOY_CUDA_ENABLED ? "on (kernels compiled for sm_80, sm_90)" : "off");
-  if (!lmd::cuda_backend_built()) {
+  const lmd::DeviceKind* cuda = lmd::find_device_kind("cuda");
+  if (!cuda) {
     row("CUDA devices", "not built (this binary has no CUDA backend; --device cuda is unavailable)");
   } else {
     std::string why;
-    const auto devs = lmd::cuda_devices(&why);
+    const auto devs = cuda->devices(&why);
     if (devs.empty()) row("CUDA devices", "none (" + why + "; --device auto uses the CPU)");
     for (const auto& d : devs)
-      row(d.index == 0 ? "CUDA devices" : "", fmt::format("cuda:{} {} (sm_{}{}, {})", d.index, d.name, d.cc_major,
-                                                          d.cc_minor, gib(d.total_bytes)));
-    loaded_library_row("cuBLAS", lmd::cublas_library);
-    if (lmd::nccl_built())
-      loaded_library_row("NCCL", lmd::nccl_library);
-    else
-      row("NCCL", "not built (nccl.h not found at configure time; --device cuda --tp N is unavailable)");
+      row(d.index == 0 ? "CUDA devices" : "", fmt::format("cuda:{} {} ({}, {})", d.index, d.name, d.detail,
+                                                          gib(d.total_bytes)));
+    for (const lmd::LibraryProbe& lib : cuda->libraries) {
+      if (lib.not_built.empty())
+        loaded_library_row(lib.name.c_str(), lib.load);
+      else
+        row(lib.name.c_str(), "not built (" + lib.not_built + ")");
+    }
   }
   row("CPU", info.cpu_model.empty() ? "unknown" : info.cpu_model);
   row("logical cores", std::to_string(info.logical_cores));

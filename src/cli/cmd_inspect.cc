@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "cli/command.h"
-#include "common/error.h"
+#include "core/error.h"
 #include "format/gguf.h"
 #include "format/safetensors.h"
 #include "kernels/common/half.h"

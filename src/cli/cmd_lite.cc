@@ -3,7 +3,7 @@
 #include <memory>
 
 #include "cli/command.h"
-#include "kv/quant_policy.h"
+#include "core/quant_policy.h"
 #include "lite/awq.h"
 #include "lite/calibrate.h"
 #include "lite/kv_qparams.h"

@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "cli/command.h"
-#include "common/error.h"
-#include "common/cpu_features.h"
+#include "core/error.h"
+#include "core/cpu_features.h"
 #include "convert/load_model.h"
 #include "model/forward_runner.h"
 #include "model/llama.h"

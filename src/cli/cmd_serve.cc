@@ -7,10 +7,10 @@
 #include <vector>
 
 #include "cli/command.h"
-#include "common/error.h"
+#include "core/error.h"
 #include "common/logging.h"
 #include "common/paths.h"
-#include "kv/quant_policy.h"
+#include "core/quant_policy.h"
 #include "lmdeploy/engine.h"
 #include "serve/api_client.h"
 #include "serve/api_server.h"

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "cli/command.h"
-#include "common/error.h"
+#include "core/error.h"
 #include "tokenizer/tokenizer.h"
 
 namespace {

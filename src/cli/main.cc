@@ -4,7 +4,10 @@
 #include <vector>
 
 #include "cli/command.h"
-#include "common/error.h"
+#include "core/error.h"
+#if LMDEPLOY_CUDA_ENABLED
+#include "backend/cuda/cuda_backend.h"
+#endif
 
 namespace lmd::cli {
 namespace {
@@ -41,6 +44,9 @@ int main(int argc, char** argv) {
   CLI::App app{"lmdeploy: compress, deploy and serve large language models (C++ / TurboMind)"};
   app.require_subcommand(1);
   app.set_version_flag("--version", LMDEPLOY_VERSION);
+#if LMDEPLOY_CUDA_ENABLED
+  lmd::register_cuda_device_kind();  // `--device cuda` (src/backend/device_registry.h)
+#endif
   auto& reg = lmd::cli::registry();
   std::stable_sort(reg.begin(), reg.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   try {

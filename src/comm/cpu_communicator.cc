@@ -4,7 +4,7 @@
 #include <string>
 #include <thread>
 
-#include "common/error.h"
+#include "core/error.h"
 
 namespace lmd {
 namespace {

@@ -11,7 +11,7 @@
 #include <sstream>
 #include <thread>
 
-#include "common/error.h"
+#include "core/error.h"
 
 #if LMDEPLOY_NCCL_ENABLED
 #include <cuda_runtime.h>

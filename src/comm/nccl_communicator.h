@@ -47,11 +47,4 @@ std::string nccl_version();
 // The communicators share nothing host-side: rank r's is used only by rank r's thread.
 std::vector<std::unique_ptr<Communicator>> create_nccl_communicators(const std::vector<int>& devices);
 
-// The communicators the engine gives tensor-parallel ranks on CUDA devices `devices`:
-// create_nccl_communicators. Defined alone in cuda_communicators.cc so that a binary that runs
-// the CUDA backend on the CPU shim (cuda_backend_shim_tests, tests/cuda_backend/
-// shim_communicators.cc) links its own definition instead: there "device" memory is host
-// memory, so CPU communicators (create_cpu_communicators) stand in for NCCL.
-std::vector<std::unique_ptr<Communicator>> create_cuda_communicators(const std::vector<int>& devices);
-
 }  // namespace lmd

@@ -3,7 +3,7 @@
 #include <dlfcn.h>
 #include <link.h>
 
-#include "common/error.h"
+#include "core/error.h"
 
 namespace lmd {
 

@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <cctype>
 
-#include "common/error.h"
+#include "core/error.h"
 
 namespace lmd {
 

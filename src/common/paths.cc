@@ -3,7 +3,7 @@
 #include <cstdlib>
 #include <filesystem>
 
-#include "common/error.h"
+#include "core/error.h"
 #include "common/logging.h"
 
 namespace lmd {

@@ -2,7 +2,7 @@
 
 #include <chrono>
 
-#include "common/error.h"
+#include "core/error.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>

@@ -4,7 +4,7 @@
 //   w = (q - zero) · scale  ->  ours: q · scale + min, min = fp16(-zero · scale) (fp32 math).
 #include <cstring>
 
-#include "common/error.h"
+#include "core/error.h"
 #include "convert/hf_names.h"
 #include "convert/sources.h"
 #include "format/safetensors.h"

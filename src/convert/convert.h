@@ -6,7 +6,7 @@
 #include <string>
 
 #include "format/workspace.h"
-#include "model/weights.h"
+#include "core/weights.h"
 
 namespace lmd::convert {
 

@@ -1,7 +1,7 @@
 // GGUF -> ModelWeights (see sources.h for the type mapping).
 #include <cstring>
 
-#include "common/error.h"
+#include "core/error.h"
 #include "common/logging.h"
 #include "convert/rope_permute.h"
 #include "convert/sources.h"

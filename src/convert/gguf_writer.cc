@@ -4,7 +4,7 @@
 #include <cstring>
 #include <fstream>
 
-#include "common/error.h"
+#include "core/error.h"
 
 namespace lmd::convert {
 namespace {

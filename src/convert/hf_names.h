@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "format/safetensors.h"
-#include "model/weights.h"
+#include "core/weights.h"
 
 namespace lmd::convert {
 

@@ -1,7 +1,7 @@
 // HF safetensors checkpoint (Llama / Mistral / InternLM / Qwen2 names) -> ModelWeights.
 #include <cstring>
 
-#include "common/error.h"
+#include "core/error.h"
 #include "convert/hf_names.h"
 #include "convert/sources.h"
 #include "format/safetensors.h"

@@ -2,7 +2,7 @@
 
 #include <sys/stat.h>
 
-#include "common/error.h"
+#include "core/error.h"
 #include "convert/sources.h"
 #include "convert/tp_split.h"
 #include "format/hf_config.h"

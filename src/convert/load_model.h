@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "model/weights.h"
+#include "core/weights.h"
 
 namespace lmd {
 

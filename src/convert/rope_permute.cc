@@ -2,7 +2,7 @@
 
 #include <cstring>
 
-#include "common/error.h"
+#include "core/error.h"
 
 namespace lmd::convert {
 namespace {

@@ -3,7 +3,7 @@
 // These move whole rows (int4/int8 scale rows move with them; vectors: one value a row).
 #pragma once
 
-#include "model/weights.h"
+#include "core/weights.h"
 
 namespace lmd::convert {
 

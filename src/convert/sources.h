@@ -1,11 +1,11 @@
-// Source checkpoints -> canonical ModelWeights (model/weights.h). One file per source:
+// Source checkpoints -> canonical ModelWeights (core/weights.h). One file per source:
 // gguf_source.cc, hf_source.cc, awq_source.cc. Use load_model.h for path dispatch.
 #pragma once
 
 #include <string>
 
 #include "format/hf_config.h"
-#include "model/weights.h"
+#include "core/weights.h"
 
 namespace lmd::convert {
 

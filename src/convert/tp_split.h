@@ -7,20 +7,14 @@
 #include <cstdint>
 #include <vector>
 
-#include "model/weights.h"
+#include "core/weight_slices.h"
+#include "core/weights.h"
 
 namespace lmd::convert {
 
 // Throws naming the counts when `cfg` cannot be split `tp` ways (heads, kv heads,
 // inter_size, and the group alignment of every column-split grouped tensor in `w`).
 void check_tp(const ModelWeights& w, int tp);
-
-// Row / column slices and concatenations of matrices in any WeightTensor dtype; quantised
-// tensors carry their per-row scale data along. Vectors ([n]) slice like [n, 1].
-WeightTensor slice_rows(const WeightTensor& t, int64_t r0, int64_t n);
-WeightTensor slice_cols(const WeightTensor& t, int64_t c0, int64_t n);
-WeightTensor concat_rows(const std::vector<const WeightTensor*>& parts);
-WeightTensor concat_cols(const std::vector<const WeightTensor*>& parts);
 
 // Rank `rank`'s slices of one layer (norms copied).
 LayerWeights split_layer(const LayerWeights& l, const ModelConfig& cfg, int tp, int rank);

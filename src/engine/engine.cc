@@ -1,7 +1,7 @@
 #include <algorithm>
 #include <random>
 
-#include "common/error.h"
+#include "core/error.h"
 #include "common/logging.h"
 #include "engine/engine_impl.h"
 
@@ -275,7 +275,7 @@ void EngineImpl::build_sampling(const StepPlan& plan, const std::vector<ActiveRe
     if (s.wants_logprobs()) {
       sampling_.add_host_row();
     } else {
-      sampling_.add_device_row(s);
+      s.add_device_row(&sampling_);
     }
   }
 }

@@ -15,7 +15,7 @@
 
 #include "engine/incremental_text.h"
 #include "engine/output_stream.h"
-#include "engine/step_plan.h"
+#include "core/step_plan.h"
 #include "engine/text_codec.h"
 #include "kv/block_manager.h"
 #include "kv/sequence_manager.h"

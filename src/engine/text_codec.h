@@ -1,6 +1,6 @@
 // What the engine needs of a tokenizer: ids <-> text. The engine only decodes (to stream
 // text and match stop strings); encode is for callers of Engine::encode. Implemented over
-// lmd::Tokenizer in engine_factory.cc and by test doubles.
+// lmd::Tokenizer in src/loader/engine_loader.cc and by test doubles.
 #pragma once
 
 #include <cstdint>

@@ -9,7 +9,7 @@
 #include <limits>
 #include <sstream>
 
-#include "common/error.h"
+#include "core/error.h"
 
 namespace lmd::gguf {
 

@@ -6,7 +6,7 @@
 // The build uses -ffp-contract=off so no multiply-add is fused behind our back.
 #include <cstring>
 
-#include "common/error.h"
+#include "core/error.h"
 #include "format/gguf.h"
 #include "kernels/common/half.h"
 

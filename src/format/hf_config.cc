@@ -5,7 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "common/error.h"
+#include "core/error.h"
 
 namespace lmd {
 namespace {

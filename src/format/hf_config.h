@@ -8,7 +8,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
-#include "model/model_config.h"
+#include "core/model_config.h"
 
 namespace lmd {
 

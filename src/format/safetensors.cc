@@ -12,7 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "common/error.h"
+#include "core/error.h"
 
 namespace lmd::safetensors {
 

@@ -11,8 +11,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "common/error.h"
-#include "kv/quant_policy.h"
+#include "core/error.h"
+#include "core/quant_policy.h"
 
 namespace lmd::workspace {
 namespace {
@@ -302,7 +302,7 @@ WorkspaceConfig read_config_ini(const std::string& path) {
   m.cache_block_seq_len = f.positive("cache_block_seq_len");
   m.cache_chunk_size = f.non_negative("cache_chunk_size", 1);
   m.use_context_fmha = f.non_negative("use_context_fmha", 1);
-  // Numbers or names (kv/quant_policy.h): 0 | fp16, 4 | 8 | int8, 16 | int4.
+  // Numbers or names (core/quant_policy.h): 0 | fp16, 4 | 8 | int8, 16 | int4.
   m.quant_policy = parse_quant_policy_value(r.Get(kSection, "quant_policy", "0"), path + ": field 'quant_policy' =");
   m.max_position_embeddings = f.positive("max_position_embeddings");
   m.rope_scaling_factor = f.real("rope_scaling_factor", 0.0f);

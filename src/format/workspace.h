@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "model/weights.h"
+#include "core/weights.h"
 
 namespace lmd::workspace {
 

@@ -1,6 +1,6 @@
 #include "kv/block_manager.h"
 
-#include "common/error.h"
+#include "core/error.h"
 
 namespace lmd {
 

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "common/error.h"
+#include "core/error.h"
 
 namespace lmd {
 

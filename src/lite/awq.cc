@@ -6,7 +6,7 @@
 #include <filesystem>
 
 #include "backend/backend.h"
-#include "common/error.h"
+#include "core/error.h"
 #include "common/logging.h"
 #include "common/progress.h"
 #include "convert/load_model.h"

@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "model/weights.h"
+#include "core/weights.h"
 
 namespace lmd::lite {
 

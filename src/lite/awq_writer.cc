@@ -8,7 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "common/error.h"
+#include "core/error.h"
 #include "convert/gguf_writer.h"
 #include "format/gguf.h"
 #include "format/safetensors.h"

@@ -14,7 +14,7 @@
 
 #include <string>
 
-#include "model/weights.h"
+#include "core/weights.h"
 
 namespace lmd::lite {
 

@@ -7,7 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "common/error.h"
+#include "core/error.h"
 #include "format/safetensors.h"
 
 namespace fs = std::filesystem;

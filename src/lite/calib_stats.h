@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "model/llama.h"
-#include "model/model_config.h"
+#include "core/model_config.h"
 
 namespace lmd::lite {
 

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "common/error.h"
+#include "core/error.h"
 #include "common/logging.h"
 #include "common/progress.h"
 #include "convert/load_model.h"

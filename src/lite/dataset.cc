@@ -8,7 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "common/error.h"
+#include "core/error.h"
 #include "common/paths.h"
 
 namespace fs = std::filesystem;

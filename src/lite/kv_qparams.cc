@@ -4,7 +4,7 @@
 #include <cstdio>
 #include <filesystem>
 
-#include "common/error.h"
+#include "core/error.h"
 #include "format/workspace.h"
 #include "lite/calib_stats.h"
 

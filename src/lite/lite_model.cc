@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <cmath>
 
-#include "common/error.h"
+#include "core/error.h"
 #include "convert/load_model.h"
-#include "kv/quant_policy.h"
+#include "core/quant_policy.h"
 
 namespace lmd::lite {
 

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "kv/kv_layout.h"
+#include "core/kv_layout.h"
 #include "model/llama.h"
 #include "tokenizer/tokenizer.h"
 
@@ -45,7 +45,7 @@ TokenScores score_tokens(LlamaModel& model, const std::vector<int32_t>& ids, int
 // they fit in the pool.
 void prefill(LlamaModel& model, const std::vector<std::vector<int32_t>>& seqs);
 
-// Parses a quant policy as users write it (kv/quant_policy.h): "0" / "fp16", "4" / "8" /
+// Parses a quant policy as users write it (core/quant_policy.h): "0" / "fp16", "4" / "8" /
 // "int8" (int8 KV: the seed's 4 and newer lmdeploy's 8), "16" / "int4" (online int4 KV);
 // "" is fp16. Throws on anything else.
 KvKind parse_quant_policy(const std::string& s);

@@ -3,11 +3,11 @@
 #include <algorithm>
 #include <cmath>
 
-#include "common/error.h"
+#include "core/error.h"
 #include "common/progress.h"
 #include "lite/dataset.h"
 #include "convert/load_model.h"
-#include "kv/quant_policy.h"
+#include "core/quant_policy.h"
 #include "lite/lite_model.h"
 #include "model/tp_model.h"
 

@@ -5,7 +5,7 @@
 #include <numeric>
 #include <random>
 
-#include "common/error.h"
+#include "core/error.h"
 #include "common/progress.h"
 
 namespace lmd::lite {

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <chrono>
 
-#include "common/error.h"
+#include "core/error.h"
 
 namespace lmd {
 namespace {

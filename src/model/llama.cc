@@ -5,10 +5,11 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "backend/device_registry.h"
 #include "comm/communicator.h"
-#include "common/error.h"
+#include "core/error.h"
 #include "common/logging.h"
-#include "convert/tp_split.h"
+#include "core/weight_slices.h"
 #include "kernels/common/kv_quant.h"
 
 namespace lmd {
@@ -77,8 +78,16 @@ class LlamaModelImpl : public LlamaModel {
     inter_ = cfg_.inter_size / tp_;
     vocab0_ = static_cast<int64_t>(cfg_.vocab_size) * rank_ / tp_;
     vocab_n_ = static_cast<int64_t>(cfg_.vocab_size) * (rank_ + 1) / tp_ - vocab0_;
-    backend_ = opt.make_backend ? opt.make_backend()
-                                : create_cpu_backend(CpuBackendOptions{opt.threads, opt.exact, opt.llamacpp_numerics});
+    if (opt.make_backend) {
+      backend_ = opt.make_backend();
+    } else {
+      BackendOptions bo;
+      bo.device = opt.device == "cpu" ? 0 : rank_;
+      bo.threads = opt.threads;
+      bo.exact = opt.exact;
+      bo.llamacpp_numerics = opt.llamacpp_numerics;
+      backend_ = device_kind(opt.device).create(bo);
+    }
     LMD_CHECK(backend_ != nullptr) << "make_backend returned no backend";
     for (DeviceBuffer* b : buffers()) b->bind(backend_.get());
     // A throw below skips the destructor: free what was already uploaded, then rethrow.
@@ -100,7 +109,7 @@ class LlamaModelImpl : public LlamaModel {
       const WeightTensor& full = w.output.empty() ? w.tok_embeddings : w.output;
       LMD_CHECK(full.rows() == cfg_.vocab_size) << "weight output: expected " << cfg_.vocab_size << " rows, got "
                                                 << full.rows();
-      output_ = upload_matrix(convert::slice_rows(full, vocab0_, vocab_n_), "output (rank slice)", vocab_n_,
+      output_ = upload_matrix(slice_rows(full, vocab0_, vocab_n_), "output (rank slice)", vocab_n_,
                               cfg_.hidden_units);
     } else if (!cfg_.tie_word_embeddings || !w.output.empty()) {
       output_ = upload_matrix(w.output, "output", cfg_.vocab_size, cfg_.hidden_units);

@@ -6,11 +6,12 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
-#include "kv/kv_layout.h"
+#include "core/kv_layout.h"
 #include "model/model.h"
-#include "model/weights.h"
+#include "core/weights.h"
 
 namespace lmd {
 
@@ -26,16 +27,15 @@ struct ModelRuntimeOptions {
   // activations are quantised to int8 per 32-block for int4/int8 weights (as llama.cpp).
   bool exact = false;
   bool llamacpp_numerics = false;  // CpuBackendOptions::llamacpp_numerics
-  // Creates the backend the model runs on (one per model / tensor-parallel rank); empty: the
-  // CPU backend with threads / exact / llamacpp_numerics above. Tests inject other backends
-  // (the CUDA backend under the shim) here.
+  // The device kind the model runs on (src/backend/device_registry.h): "cpu", or "cuda" where
+  // registered. One model runs on device 0 of the kind; tensor-parallel rank r on device r
+  // (cpu: every rank on the host), with the kind's communicators.
+  std::string device = "cpu";
+  // Test seams, each overriding the device kind's choice when set: the backend of a model
+  // (one per model / rank), rank r's backend, and the N communicators of a tensor-parallel
+  // model (rank r's at [r]; their all_reduce_sum must take the backend's buffers).
   std::function<std::unique_ptr<Backend>()> make_backend;
-  // Tensor parallelism (create_tp_model): rank r's backend, e.g. a CUDA backend on device r.
-  // Empty: make_backend (or the CPU backend) for every rank.
   std::function<std::unique_ptr<Backend>(int rank)> make_rank_backend;
-  // Tensor parallelism: N communicators, rank r's at [r], made once by create_tp_model. Their
-  // all_reduce_sum must take this backend's device pointers: CPU communicators for the CPU
-  // backend (host memory), NCCL for CUDA devices. Empty: create_cpu_communicators.
   std::function<std::vector<std::unique_ptr<Communicator>>(int size)> make_comms;
   // Tensor parallelism (docs/architecture.md): this model is rank comm->rank() of
   // comm->size(), its weights are that rank's shards (convert::split_model: the whole

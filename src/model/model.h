@@ -6,11 +6,11 @@
 #include <cstdint>
 #include <memory>
 
-#include "common/error.h"
-#include "engine/step_plan.h"
-#include "kv/kv_layout.h"
-#include "model/model_config.h"
-#include "sampling/sampling_batch.h"
+#include "core/error.h"
+#include "core/step_plan.h"
+#include "core/kv_layout.h"
+#include "core/model_config.h"
+#include "core/sampling_batch.h"
 
 namespace lmd {
 

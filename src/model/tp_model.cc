@@ -7,8 +7,8 @@
 #include <thread>
 
 #include "backend/backend.h"
-#include "comm/cpu_communicator.h"
-#include "common/error.h"
+#include "backend/device_registry.h"
+#include "core/error.h"
 #include "common/logging.h"
 
 namespace lmd {
@@ -20,7 +20,13 @@ class TpModel : public LlamaModel {
       : n_(static_cast<int>(ranks.size())) {
     LMD_CHECK(n_ >= 2) << "tensor-parallel model: " << n_ << " rank(s) given, need at least 2";
     LMD_CHECK(opt.comm == nullptr) << "tensor-parallel model: ModelRuntimeOptions::comm must be null";
-    comms_ = opt.make_comms ? opt.make_comms(n_) : create_cpu_communicators(n_);
+    if (opt.make_comms) {
+      comms_ = opt.make_comms(n_);
+    } else {
+      std::vector<int> devices(n_);
+      for (int r = 0; r < n_; ++r) devices[r] = r;
+      comms_ = device_kind(opt.device).communicators(devices);
+    }
     LMD_CHECK(static_cast<int>(comms_.size()) == n_)
         << "tensor-parallel model: the communicator factory made " << comms_.size() << " communicators for " << n_
         << " ranks";

@@ -9,9 +9,9 @@
 // returns when all ranks are done. A rank that throws aborts the communicator so the
 // others leave their collectives; forward rethrows the first error.
 //
-// Devices: rank r's backend comes from opt.make_rank_backend(r) (the engine: a CUDA backend on
-// device r), else opt.make_backend, else the CPU backend; its communicator is
-// opt.make_comms(N)[r] (NCCL for CUDA devices), else a CpuCommGroup's rank r. Rank r's model
+// Devices: rank r's backend is device r of the kind opt.device (cpu: the host), unless the test
+// seams opt.make_rank_backend(r) / opt.make_backend are set; its communicator is the kind's
+// communicators(0..N-1)[r] (cpu: a CpuCommGroup; cuda: NCCL), unless opt.make_comms. Rank r's model
 // is built (weights uploaded) on the calling thread and runs on rank r's thread: a device
 // backend must select its device on every entry (the CUDA backend does).
 // Threads: each rank's CPU backend gets max(1, threads / N) threads (threads 0: all cores).
@@ -31,7 +31,7 @@ namespace lmd {
 
 // ranks[r]: rank r's weights (load_model_shards / convert::split_model), all with
 // config.tensor_para_size == ranks.size() >= 2. `opt.comm` must be null (the model makes its
-// own with opt.make_comms); opt.make_rank_backend / make_backend, when set, is called once per
+// own); opt.make_rank_backend / make_backend, when set, is called once per
 // rank. The weights may be freed after.
 std::unique_ptr<LlamaModel> create_tp_model(const std::vector<ModelWeights>& ranks, const ModelRuntimeOptions& opt);
 

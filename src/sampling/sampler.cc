@@ -184,4 +184,16 @@ int32_t RequestSampler::choose(const float* logits, int vocab) {
   return token;
 }
 
+void RequestSampler::add_device_row(SamplingBatch* batch) {
+  batch->on_device.push_back(1);
+  batch->params.push_back(params());
+  batch->uniform.push_back(draw_uniform());
+  append_bans(&batch->bans);
+  batch->ban_offsets.push_back(static_cast<int32_t>(batch->bans.size()));
+  append_seen(&batch->seen);
+  batch->seen_offsets.push_back(static_cast<int32_t>(batch->seen.size()));
+  append_generated(&batch->generated);
+  batch->generated_offsets.push_back(static_cast<int32_t>(batch->generated.size()));
+}
+
 }  // namespace lmd

@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "lmdeploy/engine.h"
-#include "sampling/sampling_batch.h"
+#include "core/sampling_batch.h"
 
 namespace lmd {
 
@@ -47,6 +47,8 @@ class RequestSampler {
   // The uniform the next token is drawn with, from this request's RNG (0, nothing drawn, when
   // the rule is greedy). Kept until the token is recorded: a sample() before then uses it.
   double draw_uniform();
+  // Appends this request's row for its next token to `batch` (draws its uniform).
+  void add_device_row(SamplingBatch* batch);
   // (token, count) of the prompt + generated tokens when the repetition penalty is on, and
   // of the generated tokens when a presence / frequency penalty is on; else nothing.
   void append_seen(std::vector<TokenCount>* out) const;

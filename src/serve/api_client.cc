@@ -6,7 +6,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
-#include "common/error.h"
+#include "core/error.h"
 
 namespace lmd::serve {
 namespace {

@@ -6,7 +6,7 @@
 #include <ctime>
 #include <filesystem>
 
-#include "common/error.h"
+#include "core/error.h"
 #include "common/logging.h"
 #include "serve/api_docs.h"
 #include "serve/api_error.h"

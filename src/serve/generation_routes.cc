@@ -6,7 +6,7 @@
 #include <ctime>
 #include <random>
 
-#include "common/error.h"
+#include "core/error.h"
 #include "serve/api_error.h"
 #include "serve/api_server.h"
 #include "serve/generation_job.h"

@@ -1,7 +1,7 @@
 // See gradio_server.h.
 #include "serve/gradio_server.h"
 
-#include "common/error.h"
+#include "core/error.h"
 #include "serve/api_error.h"
 #include "serve/http_forward.h"
 #include "serve/openai_protocol.h"

@@ -10,7 +10,7 @@
 
 #include <httplib.h>
 
-#include "common/error.h"
+#include "core/error.h"
 
 namespace lmd::serve {
 

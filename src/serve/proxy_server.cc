@@ -3,7 +3,7 @@
 
 #include <algorithm>
 
-#include "common/error.h"
+#include "core/error.h"
 #include "serve/api_error.h"
 #include "serve/http_forward.h"
 #include "serve/openai_protocol.h"

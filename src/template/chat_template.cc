@@ -6,7 +6,7 @@
 #include <set>
 #include <sstream>
 
-#include "common/error.h"
+#include "core/error.h"
 
 namespace lmd {
 namespace {

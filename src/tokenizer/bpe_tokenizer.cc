@@ -2,7 +2,7 @@
 
 #include <queue>
 
-#include "common/error.h"
+#include "core/error.h"
 #include "common/logging.h"
 #include "tokenizer/utf8.h"
 

@@ -1,5 +1,5 @@
 // GGUF tokenizer metadata -> BpeTokenizer ("gpt2") or SpmTokenizer ("llama").
-#include "common/error.h"
+#include "core/error.h"
 #include "common/logging.h"
 #include "format/gguf.h"
 #include "tokenizer/bpe_tokenizer.h"

@@ -5,7 +5,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "common/error.h"
+#include "core/error.h"
 #include "tokenizer/bpe_tokenizer.h"
 #include "tokenizer/loaders.h"
 

@@ -3,7 +3,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "common/error.h"
+#include "core/error.h"
 #include "common/logging.h"
 #include "format/gguf.h"
 #include "tokenizer/loaders.h"

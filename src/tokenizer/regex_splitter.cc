@@ -3,7 +3,7 @@
 
 #include <pcre2.h>
 
-#include "common/error.h"
+#include "core/error.h"
 
 namespace lmd {
 

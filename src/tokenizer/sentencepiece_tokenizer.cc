@@ -4,7 +4,7 @@
 
 #include <cstdio>
 
-#include "common/error.h"
+#include "core/error.h"
 #include "tokenizer/utf8.h"
 
 namespace lmd {

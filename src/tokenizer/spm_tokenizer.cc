@@ -3,7 +3,7 @@
 #include <cstdio>
 #include <queue>
 
-#include "common/error.h"
+#include "core/error.h"
 #include "tokenizer/utf8.h"
 
 namespace lmd {

@@ -1,6 +1,6 @@
 #include "tokenizer/tokenizer.h"
 
-#include "common/error.h"
+#include "core/error.h"
 #include "tokenizer/utf8.h"
 
 namespace lmd {

@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include "common/error.h"
+#include "core/error.h"
 #include "tokenizer/special_tokens.h"
 #include "tokenizer/token_type.h"
 #include "tokenizer/tokenizer.h"

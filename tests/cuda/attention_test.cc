@@ -1,6 +1,6 @@
 // RoPE + KV append (rope_kv_write.cuh) and paged decode attention (decode_attention.cuh)
 // under the shim, in every schedule. The KV cache written by the kernel must equal, byte
-// for byte, a host store through kv/kv_layout.h and kernels/common/kv_quant.h; attention
+// for byte, a host store through core/kv_layout.h and kernels/common/kv_quant.h; attention
 // must match a double-precision reference that reads the same cache through KvLayout.
 // Shapes: GQA ratios 1/3/8, head dims 64/128, f32/f16/int8/int4 KV, partial last blocks,
 // block tables with gaps, several splits.
@@ -15,6 +15,7 @@
 #include "kernels/common/kv_quant.h"
 #include "kernels/cuda/decode_attention.cuh"
 #include "kernels/cuda/rope_kv_write.cuh"
+#include "core/step_tables.h"
 #include "tests/cuda/schedules.h"
 
 namespace lmd::cuda_test {
@@ -98,7 +99,7 @@ void run_case(const Case& c, bool adjacent) {
   }
   const int n = static_cast<int>(pos.size());
   std::vector<float> cs(static_cast<size_t>(n) * rot_dim / 2), sn(cs.size()), logn(n);
-  cuda::rope_tables(pos.data(), n, rot_dim, 10000.0, 0.0f, 2048, 100, cs.data(), sn.data());
+  rope_tables(pos.data(), n, rot_dim, 10000.0, 0.0f, 2048, 100, cs.data(), sn.data());
   for (int t = 0; t < n; ++t) logn[t] = 1.0f + 0.001f * t;
   const std::vector<float> q0 = random_floats(static_cast<size_t>(n) * qd, 1), k0 = random_floats(static_cast<size_t>(n) * kd, 2),
                            v0 = random_floats(static_cast<size_t>(n) * kd, 3);
@@ -204,8 +205,8 @@ TEST(CudaRope, DynamicNtkGrowsTheBase) {
   const int rot = 64, max_pos = 128;
   const int32_t p = 300;
   std::vector<float> c1(rot / 2), s1(rot / 2), c2(rot / 2), s2(rot / 2);
-  cuda::rope_tables(&p, 1, rot, 10000.0, 2.0f, max_pos, 100, c1.data(), s1.data());  // within context: plain
-  cuda::rope_tables(&p, 1, rot, 10000.0, 2.0f, max_pos, 301, c2.data(), s2.data());  // beyond: NTK
+  rope_tables(&p, 1, rot, 10000.0, 2.0f, max_pos, 100, c1.data(), s1.data());  // within context: plain
+  rope_tables(&p, 1, rot, 10000.0, 2.0f, max_pos, 301, c2.data(), s2.data());  // beyond: NTK
   const double base = 10000.0 * std::pow(2.0 * 301 / max_pos - 1.0, static_cast<double>(rot) / (rot - 2));
   for (int j = 0; j < rot / 2; ++j) {
     const float plain = static_cast<float>(p) * static_cast<float>(1.0 / std::pow(10000.0, 2.0 * j / rot));

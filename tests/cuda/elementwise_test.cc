@@ -99,7 +99,7 @@ TEST(CudaKernels, EmbeddingDenseIsExact) {
   });
 }
 
-// Random int4 weights in the canonical layout (model/weights.h).
+// Random int4 weights in the canonical layout (core/weights.h).
 struct Int4Weights {
   int rows, cols, group;
   std::vector<uint8_t> nibbles;

@@ -1,6 +1,6 @@
 // The tensor-core W4A16 GEMM (kernels/cuda/w4a16_gemm.cuh) under the shim, every schedule,
 // against a double-precision reference over the dequantised weights (w = q * scale + min in
-// fp32, model/weights.h) with the activations rounded to f16 as the kernel stages them.
+// fp32, core/weights.h) with the activations rounded to f16 as the kernel stages them.
 // Tolerance per output: 2^-10 * Σ_c |w(r, c) x(t, c)| + 1e-6 * (|old y| + |bias|). Why: the
 // kernel rounds each dequantised weight to f16 (relative error <= 2^-11 per product), the
 // tensor-core products are exact in fp32 and the fp32 sums over K <= 384 terms add at most

@@ -16,7 +16,7 @@
 #include "backend/backend.h"
 #include "backend/cuda/cuda_backend.h"
 #include "kernels/common/half.h"
-#include "model/weights.h"
+#include "core/weights.h"
 
 namespace lmd {
 namespace backend_test {

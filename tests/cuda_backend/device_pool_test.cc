@@ -12,7 +12,7 @@
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/device_pool.cuh"
 #include "backend/cuda/device_pool.h"
-#include "common/error.h"
+#include "core/error.h"
 
 namespace lmd {
 namespace {
@@ -127,10 +127,10 @@ TEST(CudaDevicePool, OutOfMemoryReleasesTheCacheThenNamesSizeAndFreeMemory) {
   }
 }
 
-TEST(CudaDevicePool, DeviceMemoryInfoFollowsTheShimDevice) {
+TEST(CudaDevicePool, DeviceMemoryFollowsTheShimDevice) {
   const size_t base = heap_in_use();
   ShimDeviceMemory limit(size_t(3) << 30);
-  DeviceMemoryInfo m;
+  DeviceMemory m;
   std::string why;
   ASSERT_TRUE(cuda_device_memory(0, &m, &why)) << why;
   EXPECT_EQ(m.total_bytes, size_t(3) << 30);

@@ -24,7 +24,7 @@
 
 #include "backend/backend.h"
 #include "backend/cuda/cuda_backend.h"
-#include "common/error.h"
+#include "core/error.h"
 #include "engine/text_codec.h"
 #include "lmdeploy/engine.h"
 #include "engine_greedy.h"

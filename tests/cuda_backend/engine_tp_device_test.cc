@@ -12,7 +12,7 @@
 #include <string>
 
 #include "backend/cuda/cuda_backend.h"
-#include "common/error.h"
+#include "core/error.h"
 #include "common/paths.h"
 #include "kernels/cuda/shim/cuda_compat.h"
 #include "lmdeploy/engine.h"

@@ -9,11 +9,11 @@
 #include <string>
 
 #include "backend/cuda/cuda_backend.h"
-#include "common/error.h"
+#include "core/error.h"
 #include "common/paths.h"
 #include "convert/load_model.h"
 #include "kernels/cuda/shim/cuda_compat.h"
-#include "kv/kv_layout.h"
+#include "core/kv_layout.h"
 #include "lmdeploy/engine.h"
 
 namespace lmd {

@@ -37,7 +37,7 @@ std::vector<float> randn(size_t n, uint32_t seed, float scale) {
   return v;
 }
 
-// The oracle: lmdeploy's static int8 KV stored in our layout (kv/kv_layout.h) as llama.cc
+// The oracle: lmdeploy's static int8 KV stored in our layout (core/kv_layout.h) as llama.cc
 // does — unsigned code q + 128 with q = clamp(rint((x - zp) / scale), -128, 127), params
 // (scale, zp - 128 scale).
 void store_static(const KvLayout& L, uint8_t* pool, const StepPlan& plan, int layer, const float* k, const float* v,

@@ -21,7 +21,7 @@
 
 #include "backend/cuda/cuda_backend.h"
 #include "comm/cpu_communicator.h"
-#include "common/error.h"
+#include "core/error.h"
 #include "common/paths.h"
 #include "convert/load_model.h"
 #include "kernels/cuda/shim/cuda_compat.h"

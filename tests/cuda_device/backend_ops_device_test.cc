@@ -18,6 +18,7 @@
 
 #include "backend/backend.h"
 #include "backend/cuda/cuda_backend.h"
+#include "backend/device_registry.h"
 #include "tests/cuda_backend/backend_pair.h"
 #include "tests/cuda_device/require_device.h"
 
@@ -28,7 +29,8 @@ using namespace backend_test;  // NOLINT: randn, random_weight, Dev, expect_clos
 
 TEST(CudaDeviceOps, DevicesAreListed) {
   LMD_REQUIRE_CUDA_DEVICE();
-  EXPECT_TRUE(cuda_backend_built());
+  register_cuda_device_kind();
+  ASSERT_NE(find_device_kind("cuda"), nullptr);
   const auto devs = cuda_devices();
   EXPECT_EQ(devs[0].index, 0);
   EXPECT_GE(devs[0].cc_major, 8) << devs[0].name << ": the kernels are built for sm_80 / sm_90";

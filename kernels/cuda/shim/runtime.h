@@ -41,7 +41,7 @@
 
 #include <vector_types.h>
 
-#include "common/error.h"
+#include "core/error.h"
 
 // The built-in variables: real integers, refreshed before each fiber resumes.
 inline thread_local uint3 threadIdx;

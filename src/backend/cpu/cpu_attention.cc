@@ -5,7 +5,7 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/llamacpp_numerics.h"
-#include "common/error.h"
+#include "core/error.h"
 #include "kernels/common/half.h"
 #include "kernels/common/kv_quant.h"
 
@@ -22,60 +22,31 @@ void CpuBackend::begin_step(const StepPlan& plan, const KvLayout& layout, uint8_
   kv_pool_ = kv_pool;
   params_ = resolve_attention_params(params);
 
-  const int n = static_cast<int>(plan.tokens.size());
-  const int half = params_.rot_dim / 2;
+  StepTables tables;
+  build_step_tables(plan, layout, params_, &tables);
+  const int half = tables.half;
+  tok_seq_ = std::move(tables.seq);
+  tok_pos_ = std::move(tables.pos);
+  rope_cos_ = std::move(tables.cos);
+  rope_sin_ = std::move(tables.sin);
+  logn_ = std::move(tables.logn);
+  if (llamacpp_) {  // llama.cpp numerics mode: ggml_rope_cache_init (no dynamic NTK in ggml)
+    for (size_t t = 0; t < tok_pos_.size(); ++t)
+      llamacpp::rope_cache(tok_pos_[t], params_.rope_theta, params_.rot_dim, rope_cos_.data() + t * half,
+                           rope_sin_.data() + t * half);
+  }
   seqs_.clear();
   blocks_.clear();
-  tok_seq_.assign(n, -1);
-  tok_pos_.assign(n, 0);
-  rope_cos_.resize(static_cast<size_t>(n) * half);
-  rope_sin_.resize(static_cast<size_t>(n) * half);
-  logn_.assign(n, 1.0f);
   attn_items_.clear();
   for (size_t si = 0; si < plan.seqs.size(); ++si) {
     const StepSequence& s = plan.seqs[si];
-    LMD_CHECK(s.token_offset >= 0 && s.n_tokens >= 0 && s.token_offset + s.n_tokens <= n)
-        << "step plan: sequence " << s.seq_id << " tokens [" << s.token_offset << ", +" << s.n_tokens
-        << ") outside the step's " << n << " tokens";
-    const int64_t len = static_cast<int64_t>(s.history_len) + s.n_tokens;
-    LMD_CHECK(static_cast<int64_t>(s.block_table.size()) * layout.block_len >= len)
-        << "step plan: sequence " << s.seq_id << " has " << s.block_table.size() << " blocks for " << len
-        << " positions (block_len " << layout.block_len << ")";
     seqs_.push_back(StepSeq{s.token_offset, s.n_tokens, s.history_len, blocks_.size()});
     blocks_.insert(blocks_.end(), s.block_table.begin(), s.block_table.end());
-
-    // Dynamic NTK: the base grows once the sequence is longer than the trained context.
-    double base = params_.rope_theta;
-    if (params_.rope_scaling_factor > 0.0f && len > params_.max_position_embeddings) {
-      const double f = params_.rope_scaling_factor;
-      base *= std::pow(f * static_cast<double>(len) / params_.max_position_embeddings - (f - 1.0),
-                       static_cast<double>(params_.rot_dim) / (params_.rot_dim - 2));
-    }
-    for (int i = 0; i < s.n_tokens; ++i) {
-      const int t = s.token_offset + i;
-      const int pos = s.history_len + i;
-      tok_seq_[t] = static_cast<int32_t>(si);
-      tok_pos_[t] = pos;
-      if (llamacpp_) {  // llama.cpp numerics mode: ggml_rope_cache_init (no dynamic NTK in ggml)
-        llamacpp::rope_cache(pos, params_.rope_theta, params_.rot_dim, rope_cos_.data() + static_cast<size_t>(t) * half,
-                             rope_sin_.data() + static_cast<size_t>(t) * half);
-      }
-      for (int j = 0; j < half && !llamacpp_; ++j) {
-        // fp32 like HF: inv_freq and the angle are float32.
-        const float inv_freq = static_cast<float>(1.0 / std::pow(base, 2.0 * j / params_.rot_dim));
-        const float angle = static_cast<float>(pos) * inv_freq;
-        rope_cos_[static_cast<size_t>(t) * half + j] = static_cast<float>(std::cos(static_cast<double>(angle)));
-        rope_sin_[static_cast<size_t>(t) * half + j] = static_cast<float>(std::sin(static_cast<double>(angle)));
-      }
-      if (params_.use_logn_attn && pos + 1 > params_.max_position_embeddings)
-        logn_[t] = static_cast<float>(std::log(pos + 1.0) / std::log(static_cast<double>(params_.max_position_embeddings)));
-    }
     for (int32_t tb = 0; tb < s.n_tokens; tb += kQueryTile)
       for (int h = 0; h < params_.kv_head_num; ++h)
         attn_items_.push_back(AttnItem{static_cast<int32_t>(si), h, s.token_offset + tb,
                                        s.token_offset + std::min(s.n_tokens, tb + kQueryTile)});
   }
-  for (int t = 0; t < n; ++t) LMD_CHECK(tok_seq_[t] >= 0) << "step plan: token " << t << " belongs to no sequence";
   // Longest items first so the dynamic schedule ends evenly.
   std::stable_sort(attn_items_.begin(), attn_items_.end(), [&](const AttnItem& a, const AttnItem& b) {
     return tok_pos_[a.tok_end - 1] > tok_pos_[b.tok_end - 1];

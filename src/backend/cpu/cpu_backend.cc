@@ -6,7 +6,7 @@
 #include <sys/mman.h>
 
 #include "backend/cpu/llamacpp_numerics.h"
-#include "common/error.h"
+#include "core/error.h"
 
 namespace lmd {
 

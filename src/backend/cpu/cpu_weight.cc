@@ -2,7 +2,7 @@
 
 #include <cstring>
 
-#include "common/error.h"
+#include "core/error.h"
 #include "kernels/common/int4.h"
 
 namespace lmd::cpu {

@@ -9,7 +9,7 @@
 
 #include "backend/backend.h"
 #include "kernels/cpu/cpu_kernels.h"
-#include "model/weights.h"
+#include "core/weights.h"
 
 namespace lmd::cpu {
 

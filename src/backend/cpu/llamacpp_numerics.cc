@@ -5,7 +5,7 @@
 #include <cstring>
 #include <limits>
 
-#include "common/error.h"
+#include "core/error.h"
 #include "kernels/common/half.h"
 #include "kernels/cpu/llamacpp_dot_impl.h"
 

@@ -1,10 +1,8 @@
-// Loads cuBLAS at first use (kernels/cuda/cublas_api.h). Compiled by g++ into lmdeploy_core;
-// without LMDEPLOY_CUDA_ENABLED only cublas_library()'s "no CUDA" error remains.
+// Loads cuBLAS at first use (kernels/cuda/cublas_api.h). Compiled by g++ into lmd_backend_cuda
+// (built only with nvcc).
 #include "backend/cuda/cublas_library.h"
 
-#include "common/error.h"
-
-#if LMDEPLOY_CUDA_ENABLED
+#include "core/error.h"
 
 #include <library_types.h>
 
@@ -77,16 +75,3 @@ LoadedLibraryInfo cublas_library() {
 }
 
 }  // namespace lmd
-
-#else  // !LMDEPLOY_CUDA_ENABLED
-
-namespace lmd {
-
-LoadedLibraryInfo cublas_library() {
-  throw Error("cuBLAS: this build has no CUDA backend (configure with -DLMDEPLOY_CUDA=ON; see docs/cuda.md)",
-              Error::Kind::kUnsupported);
-}
-
-}  // namespace lmd
-
-#endif

@@ -6,6 +6,12 @@
 #include "common/dynlib.h"
 
 namespace lmd {
+namespace cuda {
+struct CublasApi;  // kernels/cuda/cublas_api.h
+// Loads libcublas on the first call (thread-safe; a failed load is retried by the next call).
+// Throws lmd::Error (kUnsupported) naming the library and that dense fp16 / bf16 GEMMs need it.
+const CublasApi& cublas_api();
+}  // namespace cuda
 
 // Loads cuBLAS now, as the first dense GEMM would, and reports the file and its version.
 // Throws lmd::Error (kUnsupported) naming the library and dlerror() when it cannot be loaded,

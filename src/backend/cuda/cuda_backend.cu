@@ -10,8 +10,12 @@
 #include <string>
 #include <vector>
 
+#include "backend/cuda/cublas_library.h"
+#include "backend/device_registry.h"
+#include "comm/cpu_communicator.h"
+#include "comm/nccl_communicator.h"
 #include "backend/cuda/device_pool.cuh"
-#include "common/error.h"
+#include "core/error.h"
 #include "kernels/cuda/decode_attention.cuh"
 #include "kernels/cuda/elementwise.cuh"
 #include "kernels/cuda/embedding.cuh"
@@ -45,7 +49,7 @@ size_t element_bytes(DType t) {
   }
 }
 
-// A weight matrix on the device, in the canonical layout of model/weights.h (the kernels
+// A weight matrix on the device, in the canonical layout of core/weights.h (the kernels
 // read it as is: int4 nibbles + (scale, min), int8 + scale, or dense rows).
 class CudaWeight : public BackendWeight {
  public:
@@ -63,15 +67,23 @@ class CudaWeight : public BackendWeight {
 
 // The backend's cuBLAS handle (dense fp16 / bf16 GEMMs of prefill-sized steps), created on
 // first use and bound to the backend's stream. That first use is also what loads libcublas
-// (cublas_api(): an lmd::Error naming the library when it is missing).
+// (cublas_api(), src/backend/cuda/cublas_library.h: an lmd::Error naming the library when it
+// is missing).
 class CublasHandle {
  public:
   ~CublasHandle() {
-    if (h_) cublas_api().destroy(h_);
+    if (h_) api().destroy(h_);
+  }
+  static const CublasApi& api() {
+#if defined(LMD_CUDA_SHIM)
+    return cublas_twin();
+#else
+    return cublas_api();
+#endif
   }
   cublasHandle_t get(cudaStream_t stream) {
     if (!h_) {
-      const CublasApi& cublas = cublas_api();
+      const CublasApi& cublas = api();
       LMD_CHECK_KIND(cublas.create(&h_) == CUBLAS_STATUS_SUCCESS, kInternal) << "cuda backend: cublasCreate failed";
       LMD_CHECK_KIND(cublas.set_stream(h_, stream) == CUBLAS_STATUS_SUCCESS, kInternal)
           << "cuda backend: cublasSetStream failed";
@@ -339,53 +351,32 @@ void CudaBackend::begin_step(const StepPlan& plan, const KvLayout& layout, uint8
       << "cuda backend: KV layout (" << layout.kv_head_num << " heads x " << layout.head_dim
       << ") disagrees with the attention params (" << params_.kv_head_num << " x " << params_.head_dim << ")";
 
+  StepTables tables;
+  build_step_tables(plan, layout, params_, &tables);
   const int n = static_cast<int>(plan.tokens.size());
-  const int half = params_.rot_dim / 2;
   step_tokens_ = n;
   h_kv_block_.assign(n, -1);
   h_kv_slot_.assign(n, 0);
   h_kv_len_.assign(n, 0);
   h_table_offset_.assign(n, 0);
   h_blocks_.clear();
-  h_cos_.assign(static_cast<size_t>(n) * half, 0.0f);
-  h_sin_.assign(static_cast<size_t>(n) * half, 0.0f);
-  h_logn_.assign(n, 1.0f);
-  has_logn_ = false;
-  int max_len = 1;
-  std::vector<int32_t> pos;
   for (const StepSequence& s : plan.seqs) {
-    LMD_CHECK(s.token_offset >= 0 && s.n_tokens >= 0 && s.token_offset + s.n_tokens <= n)
-        << "step plan: sequence " << s.seq_id << " tokens [" << s.token_offset << ", +" << s.n_tokens
-        << ") outside the step's " << n << " tokens";
-    const int64_t len = static_cast<int64_t>(s.history_len) + s.n_tokens;
-    LMD_CHECK(static_cast<int64_t>(s.block_table.size()) * layout.block_len >= len)
-        << "step plan: sequence " << s.seq_id << " has " << s.block_table.size() << " blocks for " << len
-        << " positions (block_len " << layout.block_len << ")";
     const int32_t table_begin = static_cast<int32_t>(h_blocks_.size());
     h_blocks_.insert(h_blocks_.end(), s.block_table.begin(), s.block_table.end());
-    pos.resize(s.n_tokens);
     for (int i = 0; i < s.n_tokens; ++i) {
       const int t = s.token_offset + i;
-      const int p = s.history_len + i;
-      pos[i] = p;
+      const int p = tables.pos[t];
       h_kv_block_[t] = s.block_table[p / layout.block_len];
       h_kv_slot_[t] = p % layout.block_len;
       h_kv_len_[t] = p + 1;  // attends to its own prefix
       h_table_offset_[t] = table_begin;
-      max_len = std::max(max_len, p + 1);
-      if (params_.use_logn_attn && p + 1 > params_.max_position_embeddings) {
-        h_logn_[t] = static_cast<float>(std::log(p + 1.0) /
-                                        std::log(static_cast<double>(params_.max_position_embeddings)));
-        has_logn_ = true;
-      }
     }
-    // Same tables as the CPU backend (fp32 inv_freq and angle, dynamic NTK per sequence).
-    if (s.n_tokens > 0)
-      rope_tables(pos.data(), s.n_tokens, params_.rot_dim, params_.rope_theta, params_.rope_scaling_factor,
-                  params_.max_position_embeddings, len, h_cos_.data() + static_cast<size_t>(s.token_offset) * half,
-                  h_sin_.data() + static_cast<size_t>(s.token_offset) * half);
   }
-  for (int t = 0; t < n; ++t) LMD_CHECK(h_kv_block_[t] >= 0) << "step plan: token " << t << " belongs to no sequence";
+  const int max_len = tables.max_len;
+  h_cos_ = std::move(tables.cos);
+  h_sin_ = std::move(tables.sin);
+  h_logn_ = std::move(tables.logn);
+  has_logn_ = tables.has_logn;
   num_splits_ = (max_len + opt_.attention_split_len - 1) / opt_.attention_split_len;
   upload(kv_block_, h_kv_block_);
   upload(kv_slot_, h_kv_slot_);
@@ -483,7 +474,7 @@ void CudaBackend::linear(const float* x, int n, const LinearOut* outs, int n_out
         break;
       case DType::kF16:
         if (n >= kGemmMinTokens) {  // prefill-sized: cuBLAS, activations cast to f16
-          dense_gemm_cublas(cublas_.get(stream_), static_cast<const __half*>(w.data), rows, c,
+          dense_gemm_cublas(CublasHandle::api(), cublas_.get(stream_), static_cast<const __half*>(w.data), rows, c,
                             static_cast<const __half*>(cast_x(x, n * cols, DType::kF16)), n, outs[i].bias, y, ld,
                             outs[i].accumulate);
           break;
@@ -493,7 +484,7 @@ void CudaBackend::linear(const float* x, int n, const LinearOut* outs, int n_out
         break;
       case DType::kBF16:
         if (n >= kGemmMinTokens) {  // prefill-sized: cuBLAS, activations cast to bf16
-          dense_gemm_cublas(cublas_.get(stream_), static_cast<const __nv_bfloat16*>(w.data), rows, c,
+          dense_gemm_cublas(CublasHandle::api(), cublas_.get(stream_), static_cast<const __nv_bfloat16*>(w.data), rows, c,
                             static_cast<const __nv_bfloat16*>(cast_x(x, n * cols, DType::kBF16)), n, outs[i].bias, y,
                             ld, outs[i].accumulate);
           break;
@@ -742,7 +733,6 @@ std::unique_ptr<Backend> create_backend(const CudaBackendOptions& opt) { return 
 }  // namespace cuda
 
 // ---- public entry points (cuda_backend.h); under the shim they describe its one device ----
-bool cuda_backend_built() { return true; }
 
 std::vector<CudaDeviceInfo> cuda_devices(std::string* why_none) {
   std::vector<CudaDeviceInfo> out;
@@ -768,7 +758,7 @@ std::vector<CudaDeviceInfo> cuda_devices(std::string* why_none) {
   return out;
 }
 
-bool cuda_device_memory(int device, DeviceMemoryInfo* out, std::string* why) {
+bool cuda_device_memory(int device, DeviceMemory* out, std::string* why) {
   int current = 0;
   cudaError_t e = cudaGetDevice(&current);
   if (e == cudaSuccess && current != device) e = cudaSetDevice(device);
@@ -792,6 +782,44 @@ std::unique_ptr<Backend> create_cuda_backend(const CudaBackendOptions& opt) {
   LMD_CHECK_KIND(opt.device >= 0 && opt.device < static_cast<int>(devs.size()), kInvalidArgument)
       << "CUDA backend: device " << opt.device << " does not exist (" << devs.size() << " visible)";
   return cuda::create_backend(opt);
+}
+
+void register_cuda_device_kind() {
+  DeviceKind k;
+  k.name = "cuda";
+  k.devices = [](std::string* why_none) {
+    std::vector<DeviceInfo> out;
+    for (const CudaDeviceInfo& d : cuda_devices(why_none)) {
+      DeviceInfo i;
+      i.index = d.index;
+      i.name = d.name;
+      i.detail = "sm_" + std::to_string(d.cc_major) + std::to_string(d.cc_minor);
+      i.total_bytes = d.total_bytes;
+      out.push_back(i);
+    }
+    return out;
+  };
+  k.memory = [](int device, DeviceMemory* out, std::string* why) { return cuda_device_memory(device, out, why); };
+  k.create = [](const BackendOptions& o) {
+    CudaBackendOptions co;
+    co.device = o.device;
+    return create_cuda_backend(co);
+  };
+#if defined(LMD_CUDA_SHIM)
+  // Under the shim "device" memory is host memory: the CPU all-reduce stands in for NCCL,
+  // which the shim does not cover.
+  k.communicators = [](const std::vector<int>& devices) {
+    return create_cpu_communicators(static_cast<int>(devices.size()));
+  };
+#else
+  k.communicators = [](const std::vector<int>& devices) { return create_nccl_communicators(devices); };
+  k.libraries.push_back(LibraryProbe{"cuBLAS", [] { return cublas_library(); }, ""});
+  if (nccl_built())
+    k.libraries.push_back(LibraryProbe{"NCCL", [] { return nccl_library(); }, ""});
+  else
+    k.libraries.push_back(LibraryProbe{"NCCL", nullptr, "nccl.h not found at configure time; --device cuda --tp N is unavailable"});
+#endif
+  register_device_kind(std::move(k));
 }
 
 }  // namespace lmd

@@ -6,7 +6,8 @@
 //     `--device cuda`; these functions talk to the CUDA runtime;
 //   * g++ against the CUDA-on-CPU shim (test binary cuda_backend_shim_tests): the same code
 //     runs every kernel on fibers; the shim reports one simulated device.
-// Without nvcc, src/backend/cuda/cuda_stub.cc defines these functions as "not built".
+// A build without nvcc has no CUDA backend at all: the device kind "cuda" is then never
+// registered and `--device cuda` is an error naming the kinds that are.
 //
 // Activations are fp32 on the device; weights keep their format (int4 group-wise W4A16,
 // int8 group-wise, f32 / f16 / bf16 dense). Host pointers the interface allows (token ids,
@@ -37,12 +38,14 @@ struct CudaDeviceInfo {
   int cc_major = 0, cc_minor = 0;
 };
 
-// True when this binary contains the CUDA backend (built by nvcc, or the shim in tests).
-bool cuda_backend_built();
 // The visible devices; empty when none (or not built). `why_none`, when given and the list is
 // empty, receives the reason (e.g. the CUDA runtime's error for cudaGetDeviceCount).
 std::vector<CudaDeviceInfo> cuda_devices(std::string* why_none = nullptr);
 // Throws lmd::Error (kUnsupported) when not built or the device cannot be used.
 std::unique_ptr<Backend> create_cuda_backend(const CudaBackendOptions& opt = {});
+// Registers the device kind "cuda" (src/backend/device_registry.h) with these functions: what
+// a binary built with nvcc calls at start-up to offer `--device cuda`; the shim test binary
+// calls its own build of it.
+void register_cuda_device_kind();
 
 }  // namespace lmd

@@ -25,7 +25,7 @@
 #include <unordered_map>
 
 #include "backend/cuda/device_pool.h"
-#include "common/error.h"
+#include "core/error.h"
 #include "kernels/cuda/shim/cuda_compat.h"
 
 namespace lmd::cuda {

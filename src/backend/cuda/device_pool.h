@@ -1,24 +1,21 @@
-// Device memory facts the engine needs without CUDA headers (plain C++, every build):
-// the free / total memory of a CUDA device, used to size the KV pool from device memory.
-// The caching allocator itself is header-only in device_pool.cuh (it needs the CUDA runtime
-// or the shim). Definitions: cuda_backend.cu (nvcc, and the shim test binary);
-// device_pool_stub.cc in a build without nvcc ("not built").
+// Device memory facts without CUDA headers (plain C++): the free / total memory of a CUDA
+// device (the "cuda" device kind's memory(), which sizes the KV pool from device memory) and
+// the caching pool's counters. The allocator itself is header-only in device_pool.cuh (it
+// needs the CUDA runtime or the shim). Defined in cuda_backend.cu (nvcc, and the shim test
+// binary).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <string>
 
+#include "backend/device_registry.h"
+
 namespace lmd {
 
-struct DeviceMemoryInfo {
-  uint64_t free_bytes = 0;   // cudaMemGetInfo's free
-  uint64_t total_bytes = 0;  // cudaMemGetInfo's total
-};
-
-// Fills *out for `device` and returns true; false (with the reason in *why when given) when
-// the build has no CUDA backend or the runtime call fails.
-bool cuda_device_memory(int device, DeviceMemoryInfo* out, std::string* why = nullptr);
+// Fills *out (cudaMemGetInfo's free and total) for `device` and returns true; false (with the
+// reason in *why when given) when the runtime call fails.
+bool cuda_device_memory(int device, DeviceMemory* out, std::string* why = nullptr);
 
 // Counters of a DevicePool (device_pool.cuh), in bytes.
 struct DevicePoolStats {

@@ -10,7 +10,7 @@
 #include <random>
 #include <vector>
 
-#include "common/cpu_features.h"
+#include "core/cpu_features.h"
 #include "kernels/common/half.h"
 #include "kernels/cpu/llamacpp_dot_impl.h"
 

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "comm/cpu_communicator.h"
-#include "common/error.h"
+#include "core/error.h"
 
 namespace lmd {
 namespace {

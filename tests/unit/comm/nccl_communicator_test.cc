@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "comm/nccl_communicator.h"
-#include "common/error.h"
+#include "core/error.h"
 
 #if LMDEPLOY_NCCL_ENABLED
 #include <cuda_runtime.h>

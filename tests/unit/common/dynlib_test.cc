@@ -8,7 +8,7 @@
 #include <cmath>
 #include <string>
 
-#include "common/error.h"
+#include "core/error.h"
 
 namespace lmd {
 namespace {

@@ -3,7 +3,7 @@
 
 #include <gtest/gtest.h>
 
-#include "common/error.h"
+#include "core/error.h"
 #include "convert/load_model.h"
 #include "convert/sources.h"
 #include "convert/tp_split.h"

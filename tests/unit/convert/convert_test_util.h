@@ -14,7 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "format/safetensors.h"
-#include "model/weights.h"
+#include "core/weights.h"
 
 namespace lmd::convert_test {
 

@@ -3,7 +3,7 @@
 // documented llama.cpp row permutation.
 #include <gtest/gtest.h>
 
-#include "common/error.h"
+#include "core/error.h"
 #include "convert/rope_permute.h"
 #include "convert/sources.h"
 #include "convert_test_util.h"

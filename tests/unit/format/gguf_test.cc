@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "common/error.h"
+#include "core/error.h"
 #include "common/paths.h"
 #include "kernels/common/half.h"
 

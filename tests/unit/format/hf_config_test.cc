@@ -5,7 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "../convert/convert_test_util.h"
-#include "common/error.h"
+#include "core/error.h"
 
 namespace lmd {
 namespace {

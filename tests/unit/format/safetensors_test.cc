@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "common/error.h"
+#include "core/error.h"
 
 namespace lmd::safetensors {
 namespace {

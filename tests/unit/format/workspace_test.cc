@@ -6,7 +6,7 @@
 #include <sstream>
 
 #include "../convert/convert_test_util.h"
-#include "common/error.h"
+#include "core/error.h"
 #include "convert/convert.h"
 #include "convert/tp_split.h"
 

@@ -8,7 +8,7 @@
 #include <random>
 #include <vector>
 
-#include "common/cpu_features.h"
+#include "core/cpu_features.h"
 #include "kernels/common/half.h"
 #include "kernels/cpu/cpu_kernels.h"
 

@@ -7,8 +7,8 @@
 #include <random>
 #include <vector>
 
-#include "common/cpu_features.h"
-#include "common/error.h"
+#include "core/cpu_features.h"
+#include "core/error.h"
 #include "kernels/common/half.h"
 #include "kernels/cpu/cpu_kernels.h"
 

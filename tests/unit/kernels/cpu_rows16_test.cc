@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "common/cpu_features.h"
+#include "core/cpu_features.h"
 #include "kernels/common/half.h"
 #include "kernels/cpu/cpu_kernels.h"
 

@@ -1,20 +1,20 @@
 // The KV pool holds 2x (int8) and 4x (int4) the tokens of fp16 at the same byte budget,
-// less the per-row parameter overhead of kv/kv_layout.h: every [head_dim] row of an int8 /
+// less the per-row parameter overhead of core/kv_layout.h: every [head_dim] row of an int8 /
 // int4 block carries a float32 (scale, zero) pair = 8 bytes. Per row:
 //   fp16: 2·d bytes;  int8: d + 8;  int4: d/2 + 8
 // so at one byte budget the token ratios are
 //   int8 / fp16 = 2d / (d + 8)    = 2 / (1 + 8/d)   (d = 64: 1.777…)
 //   int4 / fp16 = 2d / (d/2 + 8)  = 4 / (1 + 16/d)  (d = 64: 3.2)
-// The pool is sized by the engine's rule (engine/kv_pool_size.h) in whole blocks, so each
+// The pool is sized by the engine's rule (loader/kv_pool_size.h) in whole blocks, so each
 // token count is exact to one block.
 #include <gtest/gtest.h>
 
 #include <cmath>
 
-#include "common/error.h"
-#include "engine/kv_pool_size.h"
-#include "kv/kv_layout.h"
-#include "kv/quant_policy.h"
+#include "core/error.h"
+#include "loader/kv_pool_size.h"
+#include "core/kv_layout.h"
+#include "core/quant_policy.h"
 
 namespace lmd {
 namespace {

@@ -3,7 +3,7 @@
 #include <cmath>
 #include <random>
 
-#include "common/error.h"
+#include "core/error.h"
 #include "kernels/common/half.h"
 #include "lite/awq_pack.h"
 #include "lite/dataset.h"

@@ -8,7 +8,7 @@
 #include <cmath>
 #include <numeric>
 
-#include "common/cpu_features.h"
+#include "core/cpu_features.h"
 #include "tiny_llama.h"
 
 namespace lmd {

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "kernels/common/half.h"
-#include "model/weights.h"
+#include "core/weights.h"
 
 namespace lmd::testing {
 

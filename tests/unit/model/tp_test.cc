@@ -18,7 +18,7 @@
 
 #include "backend/backend.h"
 #include "comm/cpu_communicator.h"
-#include "common/error.h"
+#include "core/error.h"
 #include "common/paths.h"
 #include "convert/convert.h"
 #include "convert/load_model.h"

@@ -5,7 +5,7 @@
 #include <cmath>
 #include <map>
 
-#include "common/error.h"
+#include "core/error.h"
 #include "sampling/stop_strings.h"
 
 namespace lmd {

@@ -1,7 +1,7 @@
 // What RequestSampler hands a device sampler (SamplingBatch) and takes back (accept): the
 // parameters, this token's bans, the uniform from the request's own RNG (drawn once per
 // token, whichever side chooses it) and the penalty counts as sparse lists.
-#include "sampling/sampling_batch.h"
+#include "core/sampling_batch.h"
 
 #include <gtest/gtest.h>
 
@@ -10,7 +10,7 @@
 #include <random>
 #include <string>
 
-#include "common/error.h"
+#include "core/error.h"
 #include "sampling/sampler.h"
 
 namespace lmd {
@@ -162,9 +162,9 @@ TEST(SamplingBatchTest, RowsAndChecks) {
   g.stop_token_ids = {9};
   RequestSampler s(g, 2, {7, 7, 8}, 0);
   SamplingBatch b;
-  b.add_device_row(s);
+  s.add_device_row(&b);
   b.add_host_row();
-  b.add_device_row(s);  // the same request again: the uniform drawn for its token is kept
+  s.add_device_row(&b);  // the same request again: the uniform drawn for its token is kept
   ASSERT_EQ(b.rows(), 3);
   b.check();
   EXPECT_EQ(b.on_device, (std::vector<uint8_t>{1, 0, 1}));
@@ -186,7 +186,7 @@ TEST(SamplingBatchTest, RowsAndChecks) {
     }
     return std::string("no error");
   };
-  b.add_device_row(s);
+  s.add_device_row(&b);
   SamplingBatch bad = b;
   bad.seen_offsets = {0, 5};
   EXPECT_NE(message(bad).find("seen offsets"), std::string::npos) << message(bad);

@@ -4,7 +4,7 @@
 
 #include <sstream>
 
-#include "common/error.h"
+#include "core/error.h"
 #include "fake_engine.h"
 #include "serve/api_client.h"
 #include "serve/api_server.h"

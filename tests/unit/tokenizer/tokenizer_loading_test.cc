@@ -5,7 +5,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "common/error.h"
+#include "core/error.h"
 #include "tokenizer/regex_splitter.h"
 #include "tokenizer/special_tokens.h"
 #include "tokenizer/tokenizer.h"

@@ -1,6 +1,4 @@
-#include "sampling/sampling_batch.h"
-
-#include "sampling/sampler.h"
+#include "core/sampling_batch.h"
 
 namespace lmd {
 
@@ -15,18 +13,6 @@ void SamplingBatch::clear() {
   generated_offsets.assign(1, 0);
   generated.clear();
   tokens.clear();
-}
-
-void SamplingBatch::add_device_row(RequestSampler& sampler) {
-  on_device.push_back(1);
-  params.push_back(sampler.params());
-  uniform.push_back(sampler.draw_uniform());
-  sampler.append_bans(&bans);
-  ban_offsets.push_back(static_cast<int32_t>(bans.size()));
-  sampler.append_seen(&seen);
-  seen_offsets.push_back(static_cast<int32_t>(seen.size()));
-  sampler.append_generated(&generated);
-  generated_offsets.push_back(static_cast<int32_t>(generated.size()));
 }
 
 void SamplingBatch::add_host_row() {

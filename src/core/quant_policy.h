@@ -15,7 +15,7 @@
 
 #include <string>
 
-#include "kv/kv_layout.h"
+#include "core/kv_layout.h"
 
 namespace lmd {
 

@@ -1,6 +1,6 @@
-#include "common/dtype.h"
+#include "core/dtype.h"
 
-#include "common/error.h"
+#include "core/error.h"
 
 namespace lmd {
 

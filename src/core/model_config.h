@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "common/dtype.h"
+#include "core/dtype.h"
 
 namespace lmd {
 

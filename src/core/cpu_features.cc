@@ -1,11 +1,11 @@
-#include "common/cpu_features.h"
+#include "core/cpu_features.h"
 
 #include <cpuid.h>
 
 #include <atomic>
 #include <cstdlib>
 
-#include "common/error.h"
+#include "core/error.h"
 
 namespace lmd {
 namespace {

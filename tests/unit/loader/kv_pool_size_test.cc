@@ -1,10 +1,8 @@
-#include "engine/kv_pool_size.h"
+#include "loader/kv_pool_size.h"
 
 #include <gtest/gtest.h>
 
-#include "common/error.h"
-#include "engine/incremental_text.h"
-#include "mock_model.h"
+#include "core/error.h"
 
 namespace lmd {
 namespace {
@@ -29,20 +27,6 @@ TEST(KvPoolSizeTest, FractionBlockCountAndCap) {
   r.cache_max_entry_count = 0.5f;
   r.available_bytes = 0;
   EXPECT_THROW(kv_pool_blocks(r), Error);
-}
-
-TEST(IncrementalTextTest, HoldsIncompleteUtf8AndKeepsContext) {
-  // Ids 2 and 3 are the two bytes of "é"; 4 is " x"; 5 is "y".
-  test::MockCodec codec({"", "", "\xC3", "\xA9", " x", "y"});
-  IncrementalText t(codec, {5});
-  EXPECT_EQ(t.push(4), " x");
-  EXPECT_EQ(t.push(2), "");  // half a character
-  EXPECT_EQ(t.push(3), "\xC3\xA9");
-  EXPECT_EQ(t.push(2), "");
-  EXPECT_EQ(t.flush(), "\xC3");
-  EXPECT_TRUE(ends_incomplete_utf8("ab\xE2\x82"));
-  EXPECT_FALSE(ends_incomplete_utf8("ab\xE2\x82\xAC"));
-  EXPECT_TRUE(ends_incomplete_utf8("ab\xEF\xBF\xBD"));
 }
 
 }  // namespace

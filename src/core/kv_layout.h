@@ -11,7 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "common/error.h"
+#include "core/error.h"
 
 namespace lmd {
 

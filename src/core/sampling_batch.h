@@ -10,12 +10,11 @@
 #include <cstdint>
 #include <vector>
 
-#include "common/error.h"
-#include "sampling/sampling_params.h"
+#include "core/error.h"
+#include "core/sampling_params.h"
 
 namespace lmd {
 
-class RequestSampler;
 
 struct TokenCount {
   int32_t token = 0;
@@ -42,8 +41,8 @@ struct SamplingBatch {
 
   int rows() const { return static_cast<int>(on_device.size()); }
   void clear();
-  // Appends the next row from `sampler`'s state for its next token (draws its uniform).
-  void add_device_row(RequestSampler& sampler);
+  // Device rows are appended by RequestSampler::add_device_row (src/sampling/sampler.h),
+  // which owns the request's RNG and counts.
   // Appends a row the host samples (greedy placeholder, nothing drawn).
   void add_host_row();
   // Throws lmd::Error naming the row / field when the arrays disagree with rows(), an

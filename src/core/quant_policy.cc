@@ -1,6 +1,6 @@
-#include "kv/quant_policy.h"
+#include "core/quant_policy.h"
 
-#include "common/error.h"
+#include "core/error.h"
 
 namespace lmd {
 

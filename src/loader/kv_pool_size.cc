@@ -1,9 +1,9 @@
-#include "engine/kv_pool_size.h"
+#include "loader/kv_pool_size.h"
 
 #include <algorithm>
 #include <cmath>
 
-#include "common/error.h"
+#include "core/error.h"
 
 namespace lmd {
 

@@ -1,8 +1,8 @@
-#include "model/weights.h"
+#include "core/weights.h"
 
 #include <cstring>
 
-#include "common/error.h"
+#include "core/error.h"
 #include "kernels/common/half.h"
 
 namespace lmd {

@@ -16,7 +16,7 @@ enum class DType : uint8_t {
   kI32,
   kU8,
   kI8,
-  // Group-wise asymmetric int4: see model/weights.h (qweight nibbles + fp16 (scale, min)).
+  // Group-wise asymmetric int4: see core/weights.h (qweight nibbles + fp16 (scale, min)).
   kInt4,
 };
 

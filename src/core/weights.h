@@ -23,8 +23,8 @@
 #include <string>
 #include <vector>
 
-#include "common/dtype.h"
-#include "model/model_config.h"
+#include "core/dtype.h"
+#include "core/model_config.h"
 
 namespace lmd {
 
