@@ -88,10 +88,11 @@ if(LMDEPLOY_BUILD_TESTS)
   target_link_libraries(cuda_shim_tests PRIVATE lmd_kernels_cuda lmd_core Boost::context GTest::gtest GTest::gtest_main)
   gtest_discover_tests(cuda_shim_tests WORKING_DIRECTORY ${CMAKE_BINARY_DIR} DISCOVERY_TIMEOUT 60)
 
-  # The CUDA backend (src/backend/cuda/cuda_backend.cu, included by
-  # tests/cuda_backend/shim_backend.cc) compiled by g++ against the shim, with the model and
-  # the CPU backend from lmdeploy_core to compare against. It registers itself as the device
-  # kind "cuda"; this binary does not link lmd_backend_cuda (the nvcc build of the same source).
+  # The CUDA backend compiled by g++ against the shim (lmd_backend_cuda_shim, cmake/cuda_shim),
+  # registered as the device kind "cuda" by tests/cuda_backend/shim_device.cc, with the model
+  # and the CPU backend from lmdeploy_core to compare against. This binary does not link
+  # lmd_backend_cuda (the nvcc build of the same source).
+  add_subdirectory(${CMAKE_SOURCE_DIR}/cmake/cuda_shim ${CMAKE_BINARY_DIR}/cuda_shim)
   file(GLOB_RECURSE LMD_CUDA_BACKEND_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/cuda_backend/*.cc)
   add_executable(cuda_backend_shim_tests ${LMD_CUDA_BACKEND_TESTS})
   target_include_directories(cuda_backend_shim_tests SYSTEM PRIVATE ${LMD_CUDA_HEADERS})
@@ -99,7 +100,7 @@ if(LMDEPLOY_BUILD_TESTS)
   target_compile_definitions(cuda_backend_shim_tests PRIVATE LMD_TEST_DATA_DIR="${CMAKE_SOURCE_DIR}/tests/data"
                              LMD_BINARY="$<TARGET_FILE:lmdeploy>")
   add_dependencies(cuda_backend_shim_tests lmdeploy)  # device_selection_test runs the binary
-  target_link_libraries(cuda_backend_shim_tests PRIVATE lmdeploy_core Boost::context GTest::gtest GTest::gtest_main)
+  target_link_libraries(cuda_backend_shim_tests PRIVATE lmd_backend_cuda_shim lmdeploy_core GTest::gtest GTest::gtest_main)
   gtest_discover_tests(cuda_backend_shim_tests WORKING_DIRECTORY ${CMAKE_BINARY_DIR} DISCOVERY_TIMEOUT 60
     PROPERTIES TIMEOUT 900)
 endif()

@@ -23,7 +23,7 @@ namespace {
 using namespace backend_test;  // NOLINT: randn, random_weight, Dev, expect_close, Pair
 
 TEST(CudaBackendShim, ReportsTheShimDevice) {
-  ASSERT_NE(find_device_kind("cuda"), nullptr);  // registered by shim_backend.cc
+  ASSERT_NE(find_device_kind("cuda"), nullptr);  // registered by shim_device.cc
   const auto devs = cuda_devices();
   ASSERT_EQ(devs.size(), 1u);
   EXPECT_NE(devs[0].name.find("shim"), std::string::npos) << devs[0].name;

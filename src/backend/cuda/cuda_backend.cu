@@ -1,5 +1,5 @@
-// CudaBackend: see cuda_backend.h. Compiled by nvcc (lmdeploy_cuda_kernels) and, for the
-// tests, by g++ against the shim (tests/cuda_backend/shim_backend.cc includes this file).
+// CudaBackend: see cuda_backend.h. Compiled by nvcc (lmd_backend_cuda) and, for the
+// tests, by g++ as C++ against the shim (lmd_backend_cuda_shim, cmake/cuda_shim/CMakeLists.txt).
 #include "backend/cuda/cuda_backend.h"
 
 #include <algorithm>

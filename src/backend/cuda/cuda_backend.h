@@ -2,9 +2,10 @@
 // kernels/cuda, device memory from cudaMalloc, one stream per backend.
 //
 // One source (cuda_backend.cu), two builds:
-//   * nvcc (-DLMDEPLOY_CUDA=ON, library lmdeploy_cuda_kernels): the real backend behind
+//   * nvcc (-DLMDEPLOY_CUDA=ON, library lmd_backend_cuda): the real backend behind
 //     `--device cuda`; these functions talk to the CUDA runtime;
-//   * g++ against the CUDA-on-CPU shim (test binary cuda_backend_shim_tests): the same code
+//   * g++ against the CUDA-on-CPU shim (library lmd_backend_cuda_shim, linked by the test
+//     binary cuda_backend_shim_tests): the same code
 //     runs every kernel on fibers; the shim reports one simulated device.
 // A build without nvcc has no CUDA backend at all: the device kind "cuda" is then never
 // registered and `--device cuda` is an error naming the kinds that are.
