@@ -5,8 +5,8 @@
 //   * nvcc (-DLMDEPLOY_CUDA=ON, library lmd_backend_cuda): the real backend behind
 //     `--device cuda`; these functions talk to the CUDA runtime;
 //   * g++ against the CUDA-on-CPU shim (library lmd_backend_cuda_shim, linked by the test
-//     binary cuda_backend_shim_tests): the same code
-//     runs every kernel on fibers; the shim reports one simulated device.
+//     binary cuda_backend_shim_tests): the same code runs every kernel on fibers; the shim
+//     reports one simulated device.
 // A build without nvcc has no CUDA backend at all: the device kind "cuda" is then never
 // registered and `--device cuda` is an error naming the kinds that are.
 //
