@@ -9,12 +9,13 @@
 #   JOBS=1 bash tools/build_llama_batched_bench.sh     # compile jobs (default: nproc)
 #   LLAMA_CPP_PYTHON_VERSION=0.3.36 ...                # sdist version (default 0.3.36)
 #
-# Build: Release, GGML_NATIVE=ON (this CPU's SIMD, as a from-source llama.cpp build is
-# normally used), OpenMP (llama.cpp's default CPU threading), static libraries, only the
+# Build: Release, this CPU's SIMD features as GGML_NATIVE would pick them but never AMX
+# (tools/llama_cpp_flags.sh: the same flags as the llama-cpp-python oracle), OpenMP (llama.cpp's default CPU threading), static libraries, only the
 # llama-batched-bench target (no server, no tests, no network features).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "${ROOT}/tools/llama_cpp_flags.sh"
 VER="${LLAMA_CPP_PYTHON_VERSION:-0.3.36}"
 OUT="${ROOT}/build/peers"
 BIN="${OUT}/bin/llama-batched-bench"
@@ -41,7 +42,7 @@ fi
 }
 
 cmake -S "${SRC}" -B "${OUT}/llama.cpp-build" -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF \
-  -DGGML_NATIVE=ON -DGGML_OPENMP=ON -DLLAMA_BUILD_COMMON=ON -DLLAMA_BUILD_TOOLS=ON \
+  $(llama_cpp_cmake_args) -DGGML_OPENMP=ON -DLLAMA_BUILD_COMMON=ON -DLLAMA_BUILD_TOOLS=ON \
   -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_APP=OFF \
   -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_SUBPROCESS=OFF >&2
 cmake --build "${OUT}/llama.cpp-build" --target llama-batched-bench -j "${JOBS}" >&2

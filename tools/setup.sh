@@ -86,10 +86,22 @@ if ((${#unmet_pip[@]})); then
   python3 -m pip install --quiet "${unmet_pip[@]}"
 fi
 
-if [[ "${LMD_SKIP_LLAMA_CPP:-0}" != 1 ]] && ! python3 -c "import llama_cpp" >/dev/null 2>&1; then
-  echo "setup: building $LLAMA_CPP_PACKAGE from source (10+ minutes)" >&2
-  CMAKE_ARGS="-DGGML_NATIVE=ON" CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" \
-    python3 -m pip install --quiet --no-cache-dir "$LLAMA_CPP_PACKAGE"
+# llama.cpp's CPU flags (never AMX): tools/llama_cpp_flags.sh.
+source "$(dirname "${BASH_SOURCE[0]}")/llama_cpp_flags.sh"
+
+if [[ "${LMD_SKIP_LLAMA_CPP:-0}" != 1 ]]; then
+  want_args="$LLAMA_CPP_PACKAGE $(llama_cpp_cmake_args)"
+  # The flags it was built with sit beside the package: rebuild when they differ (e.g. an
+  # install from before AMX was excluded, or a machine with other SIMD features).
+  stamp="$(python3 -c 'import llama_cpp, os; print(os.path.join(os.path.dirname(llama_cpp.__file__), ".lmdeploy_build"))' 2>/dev/null || true)"
+  if [[ -z "$stamp" || ! -f "$stamp" || "$(cat "$stamp")" != "$want_args" ]]; then
+    echo "setup: building $LLAMA_CPP_PACKAGE from source (10+ minutes): $(llama_cpp_cmake_args)" >&2
+    CMAKE_ARGS="$(llama_cpp_cmake_args)" CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" \
+      python3 -m pip install --quiet --no-cache-dir --force-reinstall --no-deps "$LLAMA_CPP_PACKAGE"
+    python3 -m pip install --quiet "$LLAMA_CPP_PACKAGE"  # its dependencies, if any are missing
+    stamp="$(python3 -c 'import llama_cpp, os; print(os.path.join(os.path.dirname(llama_cpp.__file__), ".lmdeploy_build"))')"
+    echo "$want_args" > "$stamp"
+  fi
 fi
 
 echo "setup: done" >&2
