@@ -204,7 +204,7 @@ def clean(word):
     word = re.sub(r"(:\d+)+$", "", word)        # file:line
     if word.endswith("/..."):
         word = word[:-4]
-    return word.rstrip("/.,") if word not in (".", "..") else word
+    return word.rstrip(".,") if word not in (".", "..") else word
 
 
 def named_paths(tree, rel, text, is_doc):
