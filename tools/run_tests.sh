@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test from a fresh clone: installs what is missing (tools/setup.sh), builds
+# Runs every test from a fresh clone: installs what is missing (tools/setup.sh), runs the
+# source checks (tools/check_layers.py, tools/check_doc_paths.py), builds
 # (release, and a separate ASan+UBSan build), fetches the default model, generates the
 # test models, then runs CTest in both builds. Exits non-zero when anything fails.
 #
@@ -11,6 +12,11 @@ cd "$ROOT"
 JOBS="${JOBS:-$(nproc)}"
 
 bash tools/setup.sh
+
+# Checks that need no build, first: the layering (cmake/layers.cmake, docs/architecture.md
+# "Layers") and that every path a doc or comment names exists. Either failing fails the run.
+python3 tools/check_layers.py
+python3 tools/check_doc_paths.py
 
 CUDA_FLAG=()
 if ! command -v nvcc >/dev/null 2>&1 && [ ! -x /usr/local/cuda/bin/nvcc ]; then CUDA_FLAG=(-DLMDEPLOY_CUDA=OFF); fi

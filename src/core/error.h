@@ -1,4 +1,4 @@
-// One error policy for the whole library (see STYLE.md):
+// One error policy for the whole library:
 //   * library code throws lmd::Error whose message names the file / field / value at fault;
 //   * the CLI prints what() on one line and exits non-zero;
 //   * the server maps lmd::Error with a client Kind to 4xx, everything else to 5xx.

@@ -51,7 +51,7 @@ bool has_template(const std::string& name);
 // naming them, so typos do not pass silently).
 ChatTemplate load_template_json(const std::string& path);
 
-// Which template a model gets (documented in docs/chat_template.md):
+// Which template a model gets (the one place this rule is written; `lmdeploy list` names them):
 //  1. `model_name` when it names a known template (what convert was given, or --model-name);
 //  2. else a Jinja chat_template from the GGUF / tokenizer_config.json recognised by its
 //     markers (ChatML with the SmolLM system line -> smollm2, other ChatML -> qwen-7b,

@@ -1,10 +1,10 @@
 // Engine::create with a CUDA device and --tp > 1: one rank per device, so with the shim's one
 // simulated device --tp 2 must fail before loading anything, naming how many devices exist;
 // with three simulated devices (LMD_CUDA_SHIM_DEVICES=3) the engine runs rank r on device r,
-// its all-reduces through this binary's create_cuda_communicators (CPU communicators:
-// shim_communicators.cc), and greedy output equals the CPU engine's. --tp 3, not 2: SmolLM2's
-// 9 heads / 3 KV heads divide by 3 only (and the tiny generated models' head dim, 16, is not
-// one the CUDA attention kernel takes).
+// its all-reduces through the communicators of the "cuda" kind this binary registers (CPU
+// communicators under the shim: register_cuda_device_kind), and greedy output equals the CPU
+// engine's. --tp 3, not 2: SmolLM2's 9 heads / 3 KV heads divide by 3 only (and the tiny
+// generated models' head dim, 16, is not one the CUDA attention kernel takes).
 #include <gtest/gtest.h>
 
 #include <cstdlib>
