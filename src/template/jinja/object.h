@@ -39,6 +39,7 @@ class Namespace : public Object {
   std::string repr() const override;
   Value get_attr(const std::string& name) const override;
   void set_attr(const std::string& name, Value v) { attrs_.set(Value::string(name), std::move(v)); }
+  void clear() { attrs_.items.clear(); }
 
  private:
   Dict attrs_;
@@ -48,13 +49,15 @@ class Namespace : public Object {
 // their receiver, such as 'abc'.upper or loop.cycle).
 class BuiltinFunction : public Object {
  public:
-  using Fn = Value (*)(Interpreter& interp, const Value& self, CallArgs& args);
+  // `fn` receives this object, so one function can serve several methods (by name()).
+  using Fn = Value (*)(Interpreter& interp, const BuiltinFunction& fn, CallArgs& args);
   BuiltinFunction(std::string name, Fn fn, Value self = Value()) : name_(std::move(name)), fn_(fn), self_(std::move(self)) {}
   std::string type_name() const override { return "builtin_function_or_method"; }
   std::string repr() const override { return "<built-in function " + name_ + ">"; }
   bool callable() const override { return true; }
-  Value call(Interpreter& interp, CallArgs& args) override { return fn_(interp, self_, args); }
+  Value call(Interpreter& interp, CallArgs& args) override { return fn_(interp, *this, args); }
   const std::string& name() const { return name_; }
+  const Value& self() const { return self_; }  // the receiver of a bound method
 
  private:
   std::string name_;

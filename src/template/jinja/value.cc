@@ -1,5 +1,7 @@
 #include "template/jinja/value.h"
 
+#include <algorithm>
+
 #include "template/jinja/object.h"
 #include "template/jinja/py_format.h"
 
@@ -43,9 +45,17 @@ Value Value::string(std::string s) {
   v.s_ = std::make_shared<const std::string>(std::move(s));
   return v;
 }
+void Value::set_depth_from(const List& items) {
+  int d = 0;
+  for (const auto& item : items) d = std::max(d, item.depth());
+  if (d + 1 > kMaxValueDepth) fail("value nesting exceeds " + std::to_string(kMaxValueDepth) + " levels");
+  depth_ = static_cast<uint16_t>(d + 1);
+}
+
 Value Value::list(List items) {
   Value v;
   v.kind_ = Kind::kList;
+  v.set_depth_from(items);
   v.l_ = std::make_shared<const List>(std::move(items));
   return v;
 }
@@ -54,9 +64,20 @@ Value Value::tuple(List items) {
   v.kind_ = Kind::kTuple;
   return v;
 }
+Value Value::iterator(List items, std::string type_name) {
+  Value v = list(std::move(items));
+  v.kind_ = Kind::kIterator;
+  v.s_ = std::make_shared<const std::string>(std::move(type_name));
+  return v;
+}
+
 Value Value::dict(std::shared_ptr<Dict> d) {
   Value v;
   v.kind_ = Kind::kDict;
+  int depth = 0;
+  for (const auto& kv : d->items) depth = std::max({depth, kv.first.depth(), kv.second.depth()});
+  if (depth + 1 > kMaxValueDepth) fail("value nesting exceeds " + std::to_string(kMaxValueDepth) + " levels");
+  v.depth_ = static_cast<uint16_t>(depth + 1);
   v.m_ = std::move(d);
   return v;
 }
@@ -97,6 +118,7 @@ bool Value::truthy() const {
     case Kind::kDict:
       return !m_->items.empty();
     case Kind::kObject:
+    case Kind::kIterator:
       return true;
   }
   return false;
@@ -114,6 +136,7 @@ std::string Value::type_name() const {
     case Kind::kTuple: return "tuple";
     case Kind::kDict: return "dict";
     case Kind::kObject: return o_->type_name();
+    case Kind::kIterator: return *s_;
   }
   return "object";
 }
@@ -178,6 +201,8 @@ bool equals(const Value& a, const Value& b) {
     }
     case K::kObject:
       return a.object_ptr() == b.object_ptr();
+    case K::kIterator:
+      return &a.as_list() == &b.as_list();
     default:
       return false;
   }
@@ -217,7 +242,19 @@ void append_sequence(std::string& out, const Value& v) {
   out += tuple ? ')' : ']';
 }
 
+// repr() recursion can go through namespaces, which may even contain themselves.
+thread_local int g_repr_depth = 0;
+
 void append_repr(std::string& out, const Value& v) {
+  struct Depth {
+    Depth() {
+      if (++g_repr_depth > 2 * kMaxValueDepth) {
+        --g_repr_depth;
+        fail("maximum nesting depth exceeded while printing a value");
+      }
+    }
+    ~Depth() { --g_repr_depth; }
+  } depth;
   switch (v.kind()) {
     case Value::Kind::kString:
       out += string_repr(v.as_string());
@@ -242,6 +279,9 @@ void append_repr(std::string& out, const Value& v) {
     case Value::Kind::kUndefined:
       out += "Undefined";
       return;
+    case Value::Kind::kIterator:
+      out += "<" + v.type_name() + " object>";
+      return;
     default:
       out += to_str(v);
   }
@@ -257,6 +297,7 @@ std::string to_str(const Value& v) {
     case Value::Kind::kFloat: return float_repr(v.as_float());
     case Value::Kind::kString: return v.as_string();
     case Value::Kind::kObject: return v.as_object().repr();
+    case Value::Kind::kIterator: return "<" + v.type_name() + " object>";
     default: {
       std::string out;
       append_repr(out, v);

@@ -31,9 +31,13 @@ struct Failure {
 };
 [[noreturn]] void fail(const std::string& message);
 
+// Containers nest at most this deep (Python would hit its recursion limit near here too);
+// it keeps every recursive walk over values (repr, ==, tojson, destruction) stack-safe.
+constexpr int kMaxValueDepth = 512;
+
 class Value {
  public:
-  enum class Kind : uint8_t { kUndefined, kNone, kBool, kInt, kFloat, kString, kList, kTuple, kDict, kObject };
+  enum class Kind : uint8_t { kUndefined, kNone, kBool, kInt, kFloat, kString, kList, kTuple, kDict, kObject, kIterator };
 
   // A bare Value() is undefined without hint; bind_args() reads it as "required".
   Value() : kind_(Kind::kUndefined) {}
@@ -46,9 +50,14 @@ class Value {
   static Value list(List items);
   static Value tuple(List items);
   static Value dict(std::shared_ptr<Dict> d);
+  // A one-pass iterator (what map / select / unique / reverse / items return in jinja2): it
+  // iterates like a list but is always true, has no len() and no indexing.
+  // `type_name` is the Python type ("generator", "list_reverseiterator").
+  static Value iterator(List items, std::string type_name);
   static Value object(std::shared_ptr<Object> o);
 
   Kind kind() const { return kind_; }
+  int depth() const { return depth_; }  // 0 for scalars and objects, 1 + deepest item for containers
   bool is_undefined() const { return kind_ == Kind::kUndefined; }
   bool is_none() const { return kind_ == Kind::kNone; }
   bool is_bool() const { return kind_ == Kind::kBool; }
@@ -61,12 +70,13 @@ class Value {
   bool is_sequence() const { return kind_ == Kind::kList || kind_ == Kind::kTuple; }
   bool is_dict() const { return kind_ == Kind::kDict; }
   bool is_object() const { return kind_ == Kind::kObject; }
+  bool is_iterator() const { return kind_ == Kind::kIterator; }
 
   bool as_bool() const { return b_; }
   int64_t as_int() const { return i_; }  // also for bool (0/1)
   double as_float() const { return is_float() ? d_ : static_cast<double>(i_); }
   const std::string& as_string() const { return *s_; }
-  const List& as_list() const { return *l_; }  // list or tuple
+  const List& as_list() const { return *l_; }  // list, tuple or iterator
   const Dict& as_dict() const { return *m_; }
   const std::shared_ptr<Dict>& dict_ptr() const { return m_; }
   Object& as_object() const { return *o_; }
@@ -87,7 +97,10 @@ class Value {
   std::string type_name() const;
 
  private:
+  void set_depth_from(const List& items);
+
   Kind kind_;
+  uint16_t depth_ = 0;
   bool b_ = false;
   int64_t i_ = 0;
   double d_ = 0;
