@@ -37,9 +37,9 @@ class Lexer {
  private:
   // ---- positions and errors
   void position_of(size_t pos, int& line, int& col) {
-    // Tokens are produced left to right, so the line counter only moves forward; an error
-    // about an earlier position restarts the count.
-    if (pos < line_pos_) line_ = 1, line_start_ = 0, line_pos_ = 0;
+    // Tokens are produced left to right, so line and column counters only move forward
+    // (linear in the template size); an error about an earlier position restarts them.
+    if (pos < line_pos_ || pos < col_pos_) line_ = 1, line_start_ = 0, line_pos_ = 0, col_pos_ = 0, col_ = 1;
     while (line_pos_ < pos) {
       if (src_[line_pos_] == '\n') {
         ++line_;
@@ -47,11 +47,12 @@ class Lexer {
       }
       ++line_pos_;
     }
-    line = line_;
-    col = 1;
-    for (size_t i = line_start_; i < pos; ++i) {
-      if ((static_cast<unsigned char>(src_[i]) & 0xc0) != 0x80) ++col;
+    if (col_pos_ < line_start_) col_pos_ = line_start_, col_ = 1;
+    for (; col_pos_ < pos; ++col_pos_) {
+      if ((static_cast<unsigned char>(src_[col_pos_]) & 0xc0) != 0x80) ++col_;
     }
+    line = line_;
+    col = col_;
   }
   [[noreturn]] void error_at(size_t pos, const std::string& msg) {
     int line, col;
@@ -421,6 +422,8 @@ class Lexer {
   bool line_starting_ = true;
   int line_ = 1;
   size_t line_start_ = 0, line_pos_ = 0;
+  size_t col_pos_ = 0;
+  int col_ = 1;
 };
 
 std::string normalize_newlines(const std::string& source) {

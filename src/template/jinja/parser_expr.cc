@@ -273,6 +273,7 @@ ExprPtr Parser::parse_postfix(ExprPtr node) {
       node = parse_subscript(std::move(node));
     } else if (is_op("(")) {
       auto call = make_expr(Expr::Kind::kCall, cur());
+      call->line = node->line, call->column = node->column;  // errors point at the callee
       call->children.push_back(std::move(node));
       parse_call_args(*call);
       node = std::move(call);
@@ -290,6 +291,7 @@ ExprPtr Parser::parse_filter_expr(ExprPtr node) {
       node = parse_test(std::move(node));
     } else if (is_op("(")) {
       auto call = make_expr(Expr::Kind::kCall, cur());
+      call->line = node->line, call->column = node->column;  // errors point at the callee
       call->children.push_back(std::move(node));
       parse_call_args(*call);
       node = std::move(call);
