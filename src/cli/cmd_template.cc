@@ -1,5 +1,6 @@
 // lmdeploy template render --template FILE|MODEL --messages FILE.json [--tools FILE.json]
 //                          [--add-generation-prompt] [--bos-token S] [--eos-token S]
+//                          [--now-epoch-seconds N]
 // Prints exactly the rendered chat template (no trailing newline added).
 //   --template: a .jinja file, a .gguf (tokenizer.chat_template) or a Hugging Face directory
 //               (tokenizer_config.json "chat_template": a string, or a list of {name, template}
@@ -28,6 +29,7 @@ struct TemplateArgs {
   bool add_generation_prompt = false;
   std::string bos_token;
   std::string eos_token;
+  int64_t now_epoch_seconds = -1;
 };
 
 std::string read_text(const std::string& path, const char* what) {
@@ -90,6 +92,8 @@ LMD_REGISTER_COMMAND(85, [](CLI::App& root) {
                 "end with the assistant turn's opening");
   auto* bos = cmd->add_option(lmd::cli::flag("bos_token"), args->bos_token, "value of bos_token");
   auto* eos = cmd->add_option(lmd::cli::flag("eos_token"), args->eos_token, "value of eos_token");
+  cmd->add_option(lmd::cli::flag("now_epoch_seconds"), args->now_epoch_seconds,
+                  "strftime_now() formats this instant (UTC) instead of the local time (reproducible output)");
   cmd->callback([args, bos, eos] {
     const auto messages = read_json(args->messages, "--messages");
     nlohmann::ordered_json context = nlohmann::ordered_json::object();
@@ -106,7 +110,9 @@ LMD_REGISTER_COMMAND(85, [](CLI::App& root) {
     }
     if (bos->count()) context["bos_token"] = args->bos_token;
     if (eos->count()) context["eos_token"] = args->eos_token;
-    const auto tmpl = lmd::JinjaTemplate::parse(load_template_text(args->template_source), args->template_source);
+    lmd::JinjaOptions opts;
+    opts.now_epoch_seconds = args->now_epoch_seconds;
+    const auto tmpl = lmd::JinjaTemplate::parse(load_template_text(args->template_source), args->template_source, opts);
     const std::string out = tmpl.render(context);
     std::fwrite(out.data(), 1, out.size(), stdout);
   });
