@@ -57,7 +57,7 @@ lmd_layer(common DIRS src/common DEPS core EXTRA spdlog::spdlog fmt::fmt ${CMAKE
 lmd_layer(format DIRS src/format DEPS common core EXTRA nlohmann_json::nlohmann_json PkgConfig::INIH)
 lmd_layer(tokenizer DIRS src/tokenizer DEPS format common core
           EXTRA nlohmann_json::nlohmann_json PkgConfig::SENTENCEPIECE PkgConfig::PCRE2)
-lmd_layer(template DIRS src/template DEPS common core EXTRA nlohmann_json::nlohmann_json)
+lmd_layer(template DIRS src/template src/template/jinja DEPS common core EXTRA nlohmann_json::nlohmann_json)
 
 # ---- compute ----
 lmd_layer(comm DIRS src/comm DEPS common core)

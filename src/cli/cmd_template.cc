@@ -16,7 +16,7 @@
 #include <string>
 
 #include "cli/command.h"
-#include "common/error.h"
+#include "core/error.h"
 #include "format/gguf.h"
 #include "template/jinja/jinja.h"
 

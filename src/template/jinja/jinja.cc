@@ -1,6 +1,6 @@
 #include "template/jinja/jinja.h"
 
-#include "common/error.h"
+#include "core/error.h"
 #include "template/jinja/builtins.h"
 #include "template/jinja/interpreter.h"
 #include "template/jinja/lexer.h"

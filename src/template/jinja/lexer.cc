@@ -4,7 +4,7 @@
 #include <cerrno>
 #include <cstdlib>
 
-#include "common/error.h"
+#include "core/error.h"
 #include "template/jinja/py_format.h"
 
 namespace lmd::jinja {

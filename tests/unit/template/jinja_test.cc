@@ -11,7 +11,7 @@
 #include <sstream>
 #include <string>
 
-#include "common/error.h"
+#include "core/error.h"
 
 namespace lmd {
 namespace {
