@@ -237,7 +237,7 @@ TEST(CudaStaticKv, TinyModelMatchesTheCpuModel) {
           }
         }
   }
-  EXPECT_EQ(rows, static_cast<size_t>(s.history_len) * L.num_layer * 2 * L.kv_head_num);
+  EXPECT_EQ(rows, static_cast<size_t>(history) * L.num_layer * 2 * L.kv_head_num);
   EXPECT_LE(off_by_one, codes / 100) << off_by_one << " of " << codes << " codes differ by one";
 }
 
