@@ -1,6 +1,8 @@
 // What one engine step computes: the flattened tokens of this step (prefill chunks and
 // one token per decoding sequence), where each sequence's tokens sit in the KV cache, and
-// which rows need logits. Built by the scheduler, consumed by Model::forward.
+// which rows need logits. Built by the scheduler (engine/scheduler.h) or, for one sequence
+// or a fixed batch outside the engine, with append_sequence / single_sequence_plan;
+// consumed by Model::forward.
 #pragma once
 
 #include <cstdint>
@@ -30,5 +32,15 @@ struct StepPlan {
     return n;
   }
 };
+
+// Appends one sequence to `plan`: tokens[0, n_tokens) at positions history_len ...,
+// token_offset set to where they start in plan->tokens. Returns the new entry.
+StepSequence& append_sequence(StepPlan* plan, const int32_t* tokens, int32_t n_tokens, int32_t history_len,
+                              std::vector<int32_t> block_table, bool need_logits, int64_t seq_id = 0);
+
+// A plan of one sequence: `tokens` at positions history_len ..., logits of the last one
+// when need_logits.
+StepPlan single_sequence_plan(const std::vector<int32_t>& tokens, int32_t history_len,
+                              std::vector<int32_t> block_table, bool need_logits = true, int64_t seq_id = 0);
 
 }  // namespace lmd

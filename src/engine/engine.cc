@@ -14,22 +14,38 @@ std::unique_ptr<Engine> Engine::create(std::unique_ptr<Model> model, std::unique
 
 namespace {
 int pick(int from_cfg, int from_model) { return from_cfg > 0 ? from_cfg : from_model; }
+
+// `cfg` with the sizes it leaves at 0 taken from the model (validated by EngineImpl).
+EngineConfig with_model_defaults(EngineConfig cfg, const Model* model) {
+  if (!model) return cfg;
+  const ModelConfig& mc = model->config();
+  cfg.session_len = pick(cfg.session_len, mc.session_len);
+  cfg.max_batch_size = pick(cfg.max_batch_size, mc.max_batch_size);
+  cfg.max_prefill_token_num = pick(cfg.max_prefill_token_num, mc.max_prefill_token_num);
+  return cfg;
+}
+
+SchedulerConfig scheduler_config(const EngineConfig& cfg) {
+  SchedulerConfig s;
+  s.max_batch_size = cfg.max_batch_size;
+  s.max_prefill_token_num = cfg.max_prefill_token_num;
+  s.max_prefill_token_num_decoding = cfg.max_prefill_token_num_decoding;
+  return s;
+}
 }  // namespace
 
 EngineImpl::EngineImpl(std::unique_ptr<Model> model, std::unique_ptr<TextCodec> codec, const EngineConfig& cfg)
     : model_(std::move(model)),
       codec_(std::move(codec)),
-      cfg_(cfg),
+      cfg_(with_model_defaults(cfg, model_.get())),
       inbox_(std::make_shared<Inbox>()),
       blocks_(model_ ? model_->kv_num_blocks() : 0, model_ ? model_->kv_layout().block_bytes() : 0),
-      seqs_(blocks_, model_ ? model_->kv_layout().block_len : 0, cfg.enable_prefix_caching) {
+      seqs_(blocks_, model_ ? model_->kv_layout().block_len : 0, cfg.enable_prefix_caching),
+      scheduler_(seqs_, scheduler_config(cfg_)) {
   LMD_CHECK(model_ && codec_) << "Engine::create: model and tokenizer are required";
   const ModelConfig& mc = model_->config();
   block_len_ = model_->kv_layout().block_len;
   vocab_ = mc.vocab_size;
-  cfg_.session_len = pick(cfg.session_len, mc.session_len);
-  cfg_.max_batch_size = pick(cfg.max_batch_size, mc.max_batch_size);
-  cfg_.max_prefill_token_num = pick(cfg.max_prefill_token_num, mc.max_prefill_token_num);
   LMD_CHECK(cfg_.max_prefill_token_num_decoding >= 0)
       << "max_prefill_token_num_decoding must be >= 0, got " << cfg_.max_prefill_token_num_decoding;
   LMD_CHECK(cfg_.session_len > 1) << "session_len must be > 1, got " << cfg_.session_len;
@@ -117,8 +133,7 @@ void EngineImpl::run() {
     {
       std::unique_lock<std::mutex> lock(inbox_->mu);
       inbox_->cv.wait(lock, [&] {
-        return inbox_->stop || !inbox_->commands.empty() || inbox_->wake || !running_.empty() ||
-               !waiting_.empty();
+        return inbox_->stop || !inbox_->commands.empty() || inbox_->wake || !scheduler_.empty();
       });
       if (inbox_->stop) {
         cmds.swap(inbox_->commands);
@@ -138,9 +153,9 @@ void EngineImpl::run() {
     try {
       for (auto& c : cmds) handle(c);
       reap_cancelled();
-      StepPlan plan;
-      std::vector<ActiveRequest*> planned;
-      schedule(&plan, &planned);
+      const StepDecisions decisions = scheduler_.schedule();
+      const StepPlan& plan = decisions.plan;
+      const std::vector<ActiveRequest*> planned = apply(decisions);
       if (!plan.seqs.empty()) {
         logits_.resize(static_cast<size_t>(std::max(1, plan.num_logit_rows())) * vocab_);
         if (device_sampling_) {
@@ -161,8 +176,8 @@ void EngineImpl::run() {
     publish_stats();
   }
   // Shutting down: every open stream gets its last chunk.
-  while (!running_.empty()) finish(running_.back(), "cancelled");
-  while (!waiting_.empty()) finish(waiting_.back(), "cancelled");
+  while (!scheduler_.running().empty()) finish(request(scheduler_.running().back().arrival), "cancelled");
+  while (!scheduler_.waiting().empty()) finish(request(scheduler_.waiting().back().arrival), "cancelled");
   publish_stats();
 }
 
@@ -238,12 +253,12 @@ void EngineImpl::handle_submit(Request req, std::shared_ptr<StreamImpl> stream) 
   r->stream = std::move(stream);
   s.active = r.get();
   ActiveRequest* raw = r.get();
-  requests_.push_back(std::move(r));
+  requests_.emplace(raw->arrival, std::move(r));
   if (raw->request.gen.max_new_tokens == 0) {
     finish(raw, "length");
     return;
   }
-  add_waiting(raw);
+  scheduler_.add_waiting(raw->arrival, &s.seq);
 }
 
 void EngineImpl::handle_end_session(int64_t session_id) {
@@ -260,11 +275,32 @@ void EngineImpl::handle_end_session(int64_t session_id) {
 
 void EngineImpl::reap_cancelled() {
   std::vector<ActiveRequest*> victims;
-  for (ActiveRequest* r : running_)
-    if (r->stream->cancel_requested()) victims.push_back(r);
-  for (ActiveRequest* r : waiting_)
-    if (r->stream->cancel_requested()) victims.push_back(r);
+  for (const SchedulerEntry& e : scheduler_.running())
+    if (request(e.arrival)->stream->cancel_requested()) victims.push_back(request(e.arrival));
+  for (const SchedulerEntry& e : scheduler_.waiting())
+    if (request(e.arrival)->stream->cancel_requested()) victims.push_back(request(e.arrival));
   for (ActiveRequest* r : victims) finish(r, "cancelled");
+}
+
+ActiveRequest* EngineImpl::request(uint64_t arrival) const {
+  auto it = requests_.find(arrival);
+  LMD_CHECK_KIND(it != requests_.end(), kInternal) << "scheduler names request " << arrival << ", which is gone";
+  return it->second.get();
+}
+
+std::vector<ActiveRequest*> EngineImpl::apply(const StepDecisions& d) {
+  counters_.preemptions += static_cast<int64_t>(d.preempted.size());
+  for (const Admission& a : d.admitted) {
+    ActiveRequest* r = request(a.arrival);
+    if (r->first_admission && a.resumed) counters_.session_reused_tokens += a.kv_len_at_lock;
+    r->first_admission = false;
+  }
+  // The scheduler already dropped their KV; finish() ends the request and its session.
+  for (const SchedulingFailure& f : d.failed) finish(request(f.arrival), "error", error_output(f.message));
+  std::vector<ActiveRequest*> planned;
+  planned.reserve(d.planned.size());
+  for (uint64_t arrival : d.planned) planned.push_back(request(arrival));
+  return planned;
 }
 
 void EngineImpl::build_sampling(const StepPlan& plan, const std::vector<ActiveRequest*>& planned) {
@@ -344,8 +380,7 @@ void EngineImpl::finish(ActiveRequest* r, const std::string& reason, GenerationO
   last.finish_reason = reason;
   last.usage.prompt_tokens = r->prompt_len;
   last.usage.completion_tokens = r->generated;
-  running_.erase(std::remove(running_.begin(), running_.end(), r), running_.end());
-  waiting_.erase(std::remove(waiting_.begin(), waiting_.end(), r), waiting_.end());
+  scheduler_.remove(r->arrival);
   Session* s = r->session;
   s->active = nullptr;
   if (r->request.sequence_end || reason == "error") {
@@ -356,13 +391,13 @@ void EngineImpl::finish(ActiveRequest* r, const std::string& reason, GenerationO
   }
   r->stream->push(std::move(last));
   ++counters_.requests_finished;
-  requests_.erase(std::remove_if(requests_.begin(), requests_.end(),
-                                 [r](const std::unique_ptr<ActiveRequest>& p) { return p.get() == r; }),
-                  requests_.end());
+  const uint64_t arrival = r->arrival;
+  requests_.erase(arrival);  // destroys *r
 }
 
 void EngineImpl::fail_all(const std::string& message) {
-  while (!running_.empty()) finish(running_.back(), "error", error_output(message));
+  while (!scheduler_.running().empty())
+    finish(request(scheduler_.running().back().arrival), "error", error_output(message));
 }
 
 void EngineImpl::publish_stats() {
@@ -372,8 +407,8 @@ void EngineImpl::publish_stats() {
   s.kv_blocks_free = c.free;
   s.kv_blocks_active = c.active;
   s.kv_blocks_cached = c.cached;
-  s.running = static_cast<int>(running_.size());
-  s.waiting = static_cast<int>(waiting_.size());
+  s.running = static_cast<int>(scheduler_.running().size());
+  s.waiting = static_cast<int>(scheduler_.waiting().size());
   s.sessions = static_cast<int>(sessions_.size());
   s.prefix_query_tokens = seqs_.prefix_stats().query_tokens;
   s.prefix_hit_tokens = seqs_.prefix_stats().hit_tokens;

@@ -14,8 +14,9 @@
 #include <vector>
 
 #include "engine/incremental_text.h"
-#include "engine/output_stream.h"
 #include "core/step_plan.h"
+#include "engine/output_stream.h"
+#include "engine/scheduler.h"
 #include "engine/text_codec.h"
 #include "kv/block_manager.h"
 #include "kv/sequence_manager.h"
@@ -52,7 +53,7 @@ struct Session;
 
 // One request in flight (engine thread only).
 struct ActiveRequest {
-  uint64_t arrival = 0;  // admission order: larger = younger
+  uint64_t arrival = 0;  // arrival order (the Scheduler's key): larger = younger
   Request request;
   std::shared_ptr<StreamImpl> stream;
   Session* session = nullptr;
@@ -90,6 +91,9 @@ class EngineImpl : public Engine {
   void handle_submit(Request request, std::shared_ptr<StreamImpl> stream);
   void handle_end_session(int64_t session_id);
   void reap_cancelled();
+  // Applies the scheduler's decisions to the requests (counters, failures); returns the
+  // request of each plan.seqs entry.
+  std::vector<ActiveRequest*> apply(const StepDecisions& d);
   // The step's sampling rows from each request's sampler (device_sampling_ only).
   void build_sampling(const StepPlan& plan, const std::vector<ActiveRequest*>& planned);
   void process_outputs(const StepPlan& plan, const std::vector<ActiveRequest*>& planned);
@@ -97,13 +101,7 @@ class EngineImpl : public Engine {
   void finish(ActiveRequest* r, const std::string& reason, GenerationOutput last = {});
   void fail_all(const std::string& message);
   void publish_stats();
-
-  // --- scheduling (scheduler.cc) ---
-  // Builds this step's plan; `planned` gets the request of each plan.seqs entry.
-  void schedule(StepPlan* plan, std::vector<ActiveRequest*>* planned);
-  bool admit(ActiveRequest* r);
-  void preempt(ActiveRequest* r);
-  void add_waiting(ActiveRequest* r);
+  ActiveRequest* request(uint64_t arrival) const;
 
   // Fixed at construction.
   std::unique_ptr<Model> model_;
@@ -123,9 +121,8 @@ class EngineImpl : public Engine {
   BlockManager blocks_;
   SequenceManager seqs_;
   std::map<int64_t, Session> sessions_;
-  std::vector<std::unique_ptr<ActiveRequest>> requests_;  // owns every ActiveRequest
-  std::deque<ActiveRequest*> waiting_;                     // oldest first
-  std::vector<ActiveRequest*> running_;                    // oldest first
+  std::map<uint64_t, std::unique_ptr<ActiveRequest>> requests_;  // by arrival; owns them all
+  Scheduler scheduler_;  // the waiting and running queues
   uint64_t arrival_clock_ = 0;
   uint64_t seed_base_ = 0;
   EngineStats counters_;

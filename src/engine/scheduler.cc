@@ -1,137 +1,137 @@
-// Persistent batching, one step at a time (engine thread only):
-//   1. running sequences, oldest first, get their next tokens (one when decoding, a chunk
-//      when still prefilling) and the blocks for them; when the pool is short the
-//      youngest running sequence is preempted (blocks released to CACHED, tokens kept,
-//      recomputed when readmitted) until the older one fits;
-//   2. waiting requests, oldest first, are admitted while the batch has room and the
-//      step's prefill budget lasts. Admission never preempts, so the oldest sequence always
-//      progresses.
-// The prefill budget is max_prefill_token_num, or max_prefill_token_num_decoding when a
-// running sequence decodes this step, so a long prompt does not stall the decoding rows.
-// A sequence that cannot fit even alone in the whole pool fails with an error naming the
-// sizes (never a silent truncation).
-#include <algorithm>
+#include "engine/scheduler.h"
 
-#include "engine/engine_impl.h"
+#include <algorithm>
+#include <cstddef>
+#include <utility>
 
 namespace lmd {
 
-void EngineImpl::add_waiting(ActiveRequest* r) {
-  auto pos = std::upper_bound(waiting_.begin(), waiting_.end(), r,
-                              [](const ActiveRequest* a, const ActiveRequest* b) { return a->arrival < b->arrival; });
-  waiting_.insert(pos, r);
+namespace {
+bool older(const SchedulerEntry& a, const SchedulerEntry& b) { return a.arrival < b.arrival; }
+int tokens_left(const Sequence& seq) { return static_cast<int>(seq.tokens.size()) - seq.kv_len; }
+}  // namespace
+
+Scheduler::Scheduler(SequenceManager& seqs, const SchedulerConfig& cfg) : seqs_(seqs), cfg_(cfg) {}
+
+void Scheduler::add_waiting(uint64_t arrival, Sequence* seq) {
+  const SchedulerEntry e{arrival, seq};
+  waiting_.insert(std::upper_bound(waiting_.begin(), waiting_.end(), e, older), e);
 }
 
-void EngineImpl::preempt(ActiveRequest* r) {
-  seqs_.unlock(r->session->seq);
-  running_.erase(std::remove(running_.begin(), running_.end(), r), running_.end());
-  add_waiting(r);
-  ++counters_.preemptions;
+void Scheduler::remove(uint64_t arrival) {
+  auto same = [arrival](const SchedulerEntry& e) { return e.arrival == arrival; };
+  running_.erase(std::remove_if(running_.begin(), running_.end(), same), running_.end());
+  waiting_.erase(std::remove_if(waiting_.begin(), waiting_.end(), same), waiting_.end());
 }
 
-// Locks the request's sequence (taking back surviving KV, or a shared prefix).
-bool EngineImpl::admit(ActiveRequest* r) {
-  Sequence& seq = r->session->seq;
-  if (seq.blocks.empty() && seq.kv_len == 0) {
-    seqs_.match_prefix(seq);
-  } else {
-    seqs_.lock(seq);
-    if (r->first_admission) counters_.session_reused_tokens += seq.kv_len;
-  }
-  r->first_admission = false;
-  return true;
-}
-
-void EngineImpl::schedule(StepPlan* plan, std::vector<ActiveRequest*>* planned) {
+int Scheduler::step_budget() const {
   int budget = cfg_.max_prefill_token_num;
   if (cfg_.max_prefill_token_num_decoding > 0) {
-    const bool decoding = std::any_of(running_.begin(), running_.end(), [](const ActiveRequest* r) {
-      const Sequence& seq = r->session->seq;
-      return static_cast<int>(seq.tokens.size()) - seq.kv_len == 1;
-    });
+    const bool decoding = std::any_of(running_.begin(), running_.end(),
+                                      [](const SchedulerEntry& e) { return tokens_left(*e.seq) == 1; });
     if (decoding) budget = std::min(budget, cfg_.max_prefill_token_num_decoding);
   }
-  std::vector<std::pair<ActiveRequest*, int>> chosen;  // request, tokens this step
+  return budget;
+}
+
+int Scheduler::tokens_this_step(const Sequence& seq, int budget) {
+  const int left = tokens_left(seq);
+  return left == 1 ? 1 : std::min(left, budget);
+}
+
+void Scheduler::preempt(size_t running_index, uint64_t for_arrival, StepDecisions* d) {
+  const SchedulerEntry e = running_[running_index];
+  d->preempted.push_back({e.arrival, for_arrival, static_cast<int>(e.seq->blocks.size())});
+  seqs_.unlock(*e.seq);
+  running_.erase(running_.begin() + static_cast<std::ptrdiff_t>(running_index));
+  add_waiting(e.arrival, e.seq);
+}
+
+void Scheduler::fail(const SchedulerEntry& e, std::string message, StepDecisions* d) {
+  seqs_.drop(*e.seq);
+  remove(e.arrival);
+  d->failed.push_back({e.arrival, std::move(message)});
+}
+
+StepDecisions Scheduler::schedule() {
+  StepDecisions d;
+  int budget = d.prefill_budget = step_budget();
+  std::vector<std::pair<SchedulerEntry, int>> chosen;  // entry, tokens this step
 
   // 1. running, oldest first
   for (size_t i = 0; i < running_.size();) {
-    ActiveRequest* r = running_[i];
-    Sequence& seq = r->session->seq;
-    const int remaining = static_cast<int>(seq.tokens.size()) - seq.kv_len;
-    int n = remaining == 1 ? 1 : std::min(remaining, budget);
+    const SchedulerEntry e = running_[i];
+    Sequence& seq = *e.seq;
+    const int n = tokens_this_step(seq, budget);
     if (n == 0) {
       ++i;
       continue;
     }
     bool fits = seqs_.reserve(seq, seq.kv_len + n);
-    while (!fits && running_.back() != r) {
-      preempt(running_.back());
+    while (!fits && running_.back().arrival != e.arrival) {
+      preempt(running_.size() - 1, e.arrival, &d);
       fits = seqs_.reserve(seq, seq.kv_len + n);
     }
     if (!fits) {
       if (i == 0) {
         // Alone (everything younger was preempted) and still short: the pool is too small.
         const int need = seqs_.blocks_needed(seq, seq.kv_len + n) + static_cast<int>(seq.blocks.size());
-        finish(r, "error",
-               GenerationOutput{{}, {}, {}, "error",
-                                "KV cache too small: session " + std::to_string(seq.session_id) + " needs " +
-                                    std::to_string(need) + " blocks of " + std::to_string(block_len_) +
-                                    " tokens, the pool has " + std::to_string(blocks_.num_blocks()) +
-                                    " (raise cache_max_entry_count or lower session_len)",
-                                {}});
+        fail(e,
+             "KV cache too small: session " + std::to_string(seq.session_id) + " needs " + std::to_string(need) +
+                 " blocks of " + std::to_string(seqs_.block_len()) + " tokens, the pool has " +
+                 std::to_string(seqs_.block_manager().num_blocks()) +
+                 " (raise cache_max_entry_count or lower session_len)",
+             &d);
       } else {
-        preempt(r);  // r is the youngest: wait for older ones to finish
+        preempt(i, e.arrival, &d);  // the youngest: wait for older ones to finish
       }
       continue;
     }
-    if (remaining > 1) budget -= n;
-    chosen.emplace_back(r, n);
+    if (tokens_left(seq) > 1) budget -= n;
+    chosen.emplace_back(e, n);
     ++i;
   }
 
   // 2. admit waiting, oldest first
   while (!waiting_.empty() && static_cast<int>(running_.size()) < cfg_.max_batch_size && budget > 0) {
-    ActiveRequest* r = waiting_.front();
-    Sequence& seq = r->session->seq;
-    admit(r);
-    const int remaining = static_cast<int>(seq.tokens.size()) - seq.kv_len;
-    const int n = remaining == 1 ? 1 : std::min(remaining, budget);
+    const SchedulerEntry e = waiting_.front();
+    Sequence& seq = *e.seq;
+    const bool resumed = !seq.blocks.empty() || seq.kv_len != 0;
+    if (resumed) {
+      seqs_.lock(seq);
+    } else {
+      seqs_.match_prefix(seq);
+    }
+    const int kv_len_at_lock = seq.kv_len;
+    const int n = tokens_this_step(seq, budget);
     if (!seqs_.reserve(seq, seq.kv_len + n)) {
       seqs_.unlock(seq);
       if (running_.empty()) {
         // Nothing else holds blocks: even the first chunk cannot fit.
-        finish(r, "error",
-               GenerationOutput{{}, {}, {}, "error",
-                                "KV cache too small: " + std::to_string(n) + " tokens need " +
-                                    std::to_string(seqs_.blocks_needed(seq, seq.kv_len + n)) +
-                                    " blocks, the pool has " + std::to_string(blocks_.num_blocks()),
-                                {}});
+        fail(e,
+             "KV cache too small: " + std::to_string(n) + " tokens need " +
+                 std::to_string(seqs_.blocks_needed(seq, seq.kv_len + n)) + " blocks, the pool has " +
+                 std::to_string(seqs_.block_manager().num_blocks()),
+             &d);
         continue;
       }
       break;
     }
     waiting_.pop_front();
-    running_.push_back(r);
-    std::sort(running_.begin(), running_.end(),
-              [](const ActiveRequest* a, const ActiveRequest* b) { return a->arrival < b->arrival; });
-    if (remaining > 1) budget -= n;
-    chosen.emplace_back(r, n);
+    running_.insert(std::upper_bound(running_.begin(), running_.end(), e, older), e);
+    d.admitted.push_back({e.arrival, resumed, kv_len_at_lock});
+    if (tokens_left(seq) > 1) budget -= n;
+    chosen.emplace_back(e, n);
   }
 
   // 3. the plan, in the order chosen
-  for (const auto& [r, n] : chosen) {
-    Sequence& seq = r->session->seq;
-    StepSequence ss;
-    ss.seq_id = seq.session_id;
-    ss.token_offset = static_cast<int32_t>(plan->tokens.size());
-    ss.n_tokens = n;
-    ss.history_len = seq.kv_len;
-    ss.need_logits = seq.kv_len + n == static_cast<int>(seq.tokens.size());
-    ss.block_table = seq.blocks;
-    plan->tokens.insert(plan->tokens.end(), seq.tokens.begin() + seq.kv_len, seq.tokens.begin() + seq.kv_len + n);
-    plan->seqs.push_back(std::move(ss));
-    planned->push_back(r);
+  for (const auto& [e, n] : chosen) {
+    const Sequence& seq = *e.seq;
+    append_sequence(&d.plan, seq.tokens.data() + seq.kv_len, n, seq.kv_len, seq.blocks,
+                    seq.kv_len + n == static_cast<int>(seq.tokens.size()), seq.session_id);
+    d.planned.push_back(e.arrival);
   }
+  return d;
 }
 
 }  // namespace lmd

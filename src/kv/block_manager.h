@@ -66,7 +66,6 @@ class BlockManager {
 
   const KvBlock& block(int32_t id) const;
   bool is_valid(int32_t id, uint64_t unique_id) const;
-  bool is_cached(int32_t id) const { return block(id).use_count == 0 && cached_set_contains(id); }
 
   BlockCounts counts() const;
   int num_blocks() const { return static_cast<int>(blocks_.size()); }

@@ -52,6 +52,7 @@ class SequenceManager {
   SequenceManager& operator=(const SequenceManager&) = delete;
 
   int block_len() const { return block_len_; }
+  const BlockManager& block_manager() const { return bm_; }
   bool prefix_caching() const { return prefix_caching_; }
 
   // Tokens of KV lost because blocks were evicted while unlocked.

@@ -57,17 +57,7 @@ TokenScores score_tokens(LlamaModel& model, const std::vector<int32_t>& ids, int
   for (int start = 0; start < n - 1; start += chunk) {
     const int m = std::min(chunk, n - 1 - start);  // positions start .. start+m-1 predict the next
     StepPlan plan;
-    for (int i = 0; i < m; ++i) {
-      StepSequence s;
-      s.seq_id = start + i;
-      s.token_offset = i;
-      s.n_tokens = 1;
-      s.history_len = start + i;
-      s.need_logits = true;
-      s.block_table = table;
-      plan.tokens.push_back(ids[start + i]);
-      plan.seqs.push_back(std::move(s));
-    }
+    for (int i = 0; i < m; ++i) append_sequence(&plan, &ids[start + i], 1, start + i, table, true, start + i);
     logits.resize(static_cast<size_t>(m) * vocab);
     model.forward(plan, logits.data());
     for (int i = 0; i < m; ++i) {
@@ -95,15 +85,9 @@ void prefill(LlamaModel& model, const std::vector<std::vector<int32_t>>& seqs) {
       const int32_t need = (n + bl - 1) / bl;
       LMD_CHECK(need <= model.kv_num_blocks()) << "sequence of " << n << " tokens does not fit the KV pool";
       if (next_block + need > model.kv_num_blocks()) break;
-      StepSequence s;
-      s.seq_id = static_cast<int64_t>(i);
-      s.token_offset = static_cast<int32_t>(plan.tokens.size());
-      s.n_tokens = n;
-      s.need_logits = plan.seqs.empty();  // one logits row (the API produces at least the rows asked)
-      s.block_table = blocks_for(n, bl, next_block);
+      const bool first = plan.seqs.empty();  // one logits row (the API produces at least the rows asked)
+      append_sequence(&plan, seqs[i].data(), n, 0, blocks_for(n, bl, next_block), first, static_cast<int64_t>(i));
       next_block += need;
-      plan.tokens.insert(plan.tokens.end(), seqs[i].begin(), seqs[i].end());
-      plan.seqs.push_back(std::move(s));
       ++i;
     }
     model.forward(plan, logits.data());

@@ -36,16 +36,11 @@ std::vector<std::vector<int32_t>> generate_self_samples(LlamaModel& model, const
   while (seqs[0].size() < static_cast<size_t>(seqlen)) {
     StepPlan plan;
     for (int i = 0; i < samples; ++i) {
-      StepSequence s;
-      s.seq_id = i;
-      s.token_offset = static_cast<int32_t>(plan.tokens.size());
-      s.history_len = done[i];
-      s.n_tokens = static_cast<int32_t>(seqs[i].size()) - done[i];
-      s.need_logits = true;
-      for (int b = 0; b < per_seq; ++b) s.block_table.push_back(i * per_seq + b);
-      plan.tokens.insert(plan.tokens.end(), seqs[i].begin() + done[i], seqs[i].end());
+      std::vector<int32_t> table(static_cast<size_t>(per_seq));
+      std::iota(table.begin(), table.end(), i * per_seq);
+      append_sequence(&plan, seqs[i].data() + done[i], static_cast<int32_t>(seqs[i].size()) - done[i], done[i],
+                      std::move(table), true, i);
       done[i] = static_cast<int>(seqs[i].size());
-      plan.seqs.push_back(std::move(s));
     }
     model.forward(plan, logits.data());
     for (int i = 0; i < samples; ++i) {

@@ -19,16 +19,6 @@ std::vector<int32_t> block_range(const Model& m, int32_t first, int64_t position
   return t;
 }
 
-StepSequence decode_seq(int32_t offset, int32_t history, std::vector<int32_t> table) {
-  StepSequence s;
-  s.token_offset = offset;
-  s.n_tokens = 1;
-  s.history_len = history;
-  s.need_logits = true;
-  s.block_table = std::move(table);
-  return s;
-}
-
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -39,12 +29,8 @@ std::vector<float> teacher_forced_logits(Model& model, const std::vector<int32_t
   const int vocab = model.config().vocab_size;
   std::vector<float> out(ids.size() * static_cast<size_t>(vocab));
   const auto table = block_range(model, 0, static_cast<int64_t>(ids.size()));
-  for (size_t i = 0; i < ids.size(); ++i) {
-    StepPlan p;
-    p.tokens = {ids[i]};
-    p.seqs = {decode_seq(0, static_cast<int32_t>(i), table)};
-    model.forward(p, out.data() + i * vocab);
-  }
+  for (size_t i = 0; i < ids.size(); ++i)
+    model.forward(single_sequence_plan({ids[i]}, static_cast<int32_t>(i), table), out.data() + i * vocab);
   return out;
 }
 
@@ -55,19 +41,15 @@ std::vector<int32_t> greedy_generate(Model& model, const std::vector<int32_t>& p
   const auto table = block_range(model, 0, static_cast<int64_t>(prompt.size()) + max_new);
   std::vector<float> logits(vocab);
   std::vector<int32_t> out;
-  StepPlan p;
-  p.tokens = prompt;
-  StepSequence s = decode_seq(0, 0, table);
-  s.n_tokens = static_cast<int32_t>(prompt.size());
-  p.seqs = {s};
+  std::vector<int32_t> step = prompt;  // the tokens computed next: the prompt, then one at a time
+  int32_t history = 0;
   for (int i = 0; i < max_new; ++i) {
-    model.forward(p, logits.data());
+    model.forward(single_sequence_plan(step, history, table), logits.data());
     const int32_t next = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
     out.push_back(next);
     if (next == stop_id) break;
-    p.seqs[0].history_len += p.seqs[0].n_tokens;
-    p.seqs[0].n_tokens = 1;
-    p.tokens = {next};
+    history += static_cast<int32_t>(step.size());
+    step = {next};
   }
   return out;
 }
@@ -78,11 +60,9 @@ BenchForwardResult bench_forward(Model& model, const BenchForwardOptions& opt) {
   std::vector<float> logits;
   auto token = [&](int64_t i) { return static_cast<int32_t>((i * 7919 + 13) % vocab); };
   if (opt.prefill_tokens > 0) {
-    StepPlan p;
-    for (int i = 0; i < opt.prefill_tokens; ++i) p.tokens.push_back(token(i));
-    StepSequence s = decode_seq(0, 0, block_range(model, 0, opt.prefill_tokens));
-    s.n_tokens = opt.prefill_tokens;
-    p.seqs = {s};
+    std::vector<int32_t> prompt;
+    for (int i = 0; i < opt.prefill_tokens; ++i) prompt.push_back(token(i));
+    const StepPlan p = single_sequence_plan(prompt, 0, block_range(model, 0, opt.prefill_tokens));
     logits.resize(vocab);
     double best = 1e30;
     for (int rep = 0; rep < opt.repeats + 1; ++rep) {  // first run warms up
@@ -101,16 +81,16 @@ BenchForwardResult bench_forward(Model& model, const BenchForwardOptions& opt) {
     logits.resize(static_cast<size_t>(batch) * vocab);
     double best = 1e30;
     for (int rep = 0; rep < opt.repeats; ++rep) {
-      StepPlan p;  // the prompts, all in one step
+      StepPlan prompts;  // all in one step
       for (int b = 0; b < batch; ++b) {
-        StepSequence s = decode_seq(static_cast<int32_t>(p.tokens.size()), 0, tables[b]);
-        s.n_tokens = opt.context;
-        for (int i = 0; i < opt.context; ++i) p.tokens.push_back(token(b * 31 + i));
-        p.seqs.push_back(s);
+        std::vector<int32_t> ids;
+        for (int i = 0; i < opt.context; ++i) ids.push_back(token(b * 31 + i));
+        append_sequence(&prompts, ids.data(), opt.context, 0, tables[b], true);
       }
-      model.forward(p, logits.data());
-      p.tokens.assign(batch, 0);
-      for (int b = 0; b < batch; ++b) p.seqs[b] = decode_seq(b, opt.context, tables[b]);
+      model.forward(prompts, logits.data());
+      StepPlan p;  // one decode row per sequence; tokens and history advance in place
+      const int32_t none = 0;
+      for (int b = 0; b < batch; ++b) append_sequence(&p, &none, 1, opt.context, tables[b], true);
       const auto t0 = std::chrono::steady_clock::now();
       for (int step = 0; step < opt.decode_steps; ++step) {
         for (int b = 0; b < batch; ++b) {

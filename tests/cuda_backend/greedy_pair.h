@@ -70,20 +70,9 @@ inline GreedyPairResult greedy_pair(const ModelWeights& w, const Tokenizer& tok,
     StepPlan plan;
     for (size_t i = 0; i < seqs.size(); ++i) {
       const Seq& s = seqs[i];
-      StepSequence ss;
-      ss.seq_id = static_cast<int64_t>(i);
-      ss.token_offset = static_cast<int32_t>(plan.tokens.size());
-      ss.history_len = s.history;
-      ss.need_logits = true;
-      ss.block_table = s.blocks;
-      if (step == 0) {
-        plan.tokens.insert(plan.tokens.end(), s.ids.begin(), s.ids.end());
-        ss.n_tokens = static_cast<int32_t>(s.ids.size());
-      } else {
-        plan.tokens.push_back(r.generated[i].back());
-        ss.n_tokens = 1;
-      }
-      plan.seqs.push_back(ss);
+      const std::vector<int32_t> next = step == 0 ? s.ids : std::vector<int32_t>{r.generated[i].back()};
+      append_sequence(&plan, next.data(), static_cast<int32_t>(next.size()), s.history, s.blocks, true,
+                      static_cast<int64_t>(i));
     }
     std::vector<float> lc(seqs.size() * vocab), lg(seqs.size() * vocab);
     cpu->forward(plan, lc.data());

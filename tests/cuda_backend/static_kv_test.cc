@@ -148,9 +148,7 @@ TEST(CudaStaticKv, ParamsAreCheckedAndNeedAnInt8Cache) {
   ap.head_dim = 64;
   uint8_t* pool = static_cast<uint8_t*>(gpu->alloc(L.block_bytes()));
   float* x = static_cast<float*>(gpu->alloc(64 * 4));
-  StepPlan plan;
-  plan.tokens = {1};
-  plan.seqs = {StepSequence{1, 0, 1, 0, true, {0}}};
+  const StepPlan plan = single_sequence_plan({1}, 0, {0}, true, 1);
   gpu->begin_step(plan, L, pool, ap);
   try {
     gpu->rope_kv_write(0, x, x, x, 1);
@@ -195,22 +193,20 @@ TEST(CudaStaticKv, TinyModelMatchesTheCpuModel) {
   const KvLayout& L = cpu->kv_layout();
 
   std::vector<int32_t> ids = {3, 17, 42, 5, 88, 1, 60, 23, 9, 71};
-  StepSequence s{1, 0, static_cast<int32_t>(ids.size()), 0, true, {4, 0, 2, 5}};
+  const std::vector<int32_t> table = {4, 0, 2, 5};
   std::vector<float> cl(spec.vocab), gl(spec.vocab);
   std::vector<int32_t> cpu_tokens, gpu_tokens;
   double max_diff = 0.0;
+  int32_t history = 0;
   for (int step = 0; step < 4; ++step) {
-    StepPlan plan;
-    plan.tokens = step == 0 ? ids : std::vector<int32_t>{cpu_tokens.back()};
-    s.token_offset = 0;
-    s.n_tokens = static_cast<int32_t>(plan.tokens.size());
-    plan.seqs = {s};
+    const StepPlan plan =
+        single_sequence_plan(step == 0 ? ids : std::vector<int32_t>{cpu_tokens.back()}, history, table, true, 1);
     cpu->forward(plan, cl.data());
     gpu->forward(plan, gl.data());
     cpu_tokens.push_back(argmax(cl, 0, spec.vocab));
     gpu_tokens.push_back(argmax(gl, 0, spec.vocab));
     for (int i = 0; i < spec.vocab; ++i) max_diff = std::max(max_diff, static_cast<double>(std::fabs(cl[i] - gl[i])));
-    s.history_len += s.n_tokens;
+    history += static_cast<int32_t>(plan.tokens.size());
   }
   EXPECT_EQ(gpu_tokens, cpu_tokens);
   EXPECT_LT(max_diff, 1e-3) << "logits of the static-KV model differ between the backends";
@@ -218,8 +214,8 @@ TEST(CudaStaticKv, TinyModelMatchesTheCpuModel) {
   // Every written row: the static (scale, zero) exactly; codes equal up to a rounding
   // boundary crossed by the backends' different summation orders in the K/V projections.
   size_t rows = 0, codes = 0, off_by_one = 0;
-  for (int pos = 0; pos < s.history_len; ++pos) {
-    const int32_t blk = s.block_table[pos / L.block_len];
+  for (int pos = 0; pos < history; ++pos) {
+    const int32_t blk = table[pos / L.block_len];
     const uint8_t* cb = cpu->kv_block(blk);
     const uint8_t* gb = gpu->kv_block(blk);  // shim device memory is host memory
     for (int layer = 0; layer < L.num_layer; ++layer)
@@ -241,7 +237,7 @@ TEST(CudaStaticKv, TinyModelMatchesTheCpuModel) {
           }
         }
   }
-  EXPECT_EQ(rows, static_cast<size_t>(s.history_len) * L.num_layer * 2 * L.kv_head_num);
+  EXPECT_EQ(rows, static_cast<size_t>(history) * L.num_layer * 2 * L.kv_head_num);
   EXPECT_LE(off_by_one, codes / 100) << off_by_one << " of " << codes << " codes differ by one";
 }
 
@@ -277,17 +273,15 @@ TEST(CudaStaticKv, SmolLM2SameGreedyTokensAsCpu) {
   const int vocab = w.config.vocab_size;
   std::vector<float> cl(vocab), gl(vocab);
   std::vector<int32_t> ct, gt;
-  StepSequence s{1, 0, static_cast<int32_t>(ids.size()), 0, true, {0, 1}};
+  int32_t history = 0;
   for (int step = 0; step < 3; ++step) {
-    StepPlan plan;
-    plan.tokens = step == 0 ? ids : std::vector<int32_t>{ct.back()};
-    s.n_tokens = static_cast<int32_t>(plan.tokens.size());
-    plan.seqs = {s};
+    const StepPlan plan = single_sequence_plan(step == 0 ? ids : std::vector<int32_t>{ct.back()}, history, {0, 1},
+                                               true, 1);
     cpu->forward(plan, cl.data());
     gpu->forward(plan, gl.data());
     ct.push_back(argmax(cl, 0, vocab));
     gt.push_back(argmax(gl, 0, vocab));
-    s.history_len += s.n_tokens;
+    history += static_cast<int32_t>(plan.tokens.size());
   }
   EXPECT_EQ(gt, ct);
 }

@@ -129,16 +129,9 @@ TEST(CudaTensorParallel, SmolLM2Tp3OnThreeDevicesEqualsTp1AndCpu) {
   for (int step = 0; step <= steps; ++step) {
     StepPlan plan;
     for (int s = 0; s < seqs; ++s) {
-      StepSequence ss;
-      ss.seq_id = s;
-      ss.token_offset = static_cast<int32_t>(plan.tokens.size());
-      ss.history_len = history[s];
-      ss.need_logits = true;
-      ss.block_table = {2 * s + 1, 2 * s};  // not the identity
-      if (step == 0) plan.tokens.insert(plan.tokens.end(), ids[s].begin(), ids[s].end());
-      else plan.tokens.push_back(generated[s].back());
-      ss.n_tokens = step == 0 ? static_cast<int32_t>(ids[s].size()) : 1;
-      plan.seqs.push_back(ss);
+      const std::vector<int32_t> next = step == 0 ? ids[s] : std::vector<int32_t>{generated[s].back()};
+      append_sequence(&plan, next.data(), static_cast<int32_t>(next.size()), history[s],
+                      {2 * s + 1, 2 * s} /* not the identity */, true, s);
     }
     if (step == steps) break;
     std::vector<float> lc(static_cast<size_t>(seqs) * vocab), l1(lc.size()), l3(lc.size(), -1e30f);

@@ -78,13 +78,12 @@ TEST(CudaDeviceBandwidth, DecodeAttentionReachesThirtyPercentOfCopyBandwidth) {
 
   auto gpu = create_cuda_backend();
   Dev<uint8_t> pool(*gpu, pool_bytes);
-  StepPlan plan;
-  plan.tokens.assign(seqs, 1);
+  StepPlan plan;  // one decode row per sequence, each on its own range of blocks
+  const int32_t token = 1;
   for (int s = 0; s < seqs; ++s) {
-    StepSequence ss{s, s, 1, ctx - 1, true, {}};
-    ss.block_table.resize(blocks_per_seq);
-    std::iota(ss.block_table.begin(), ss.block_table.end(), s * blocks_per_seq);
-    plan.seqs.push_back(ss);
+    std::vector<int32_t> table(static_cast<size_t>(blocks_per_seq));
+    std::iota(table.begin(), table.end(), s * blocks_per_seq);
+    append_sequence(&plan, &token, 1, ctx - 1, std::move(table), true, s);
   }
   const int qd = ap.head_num * ap.head_dim, kd = ap.kv_head_num * ap.head_dim;
   Dev<float> q(*gpu, randn(static_cast<size_t>(seqs) * qd, 1)), k(*gpu, randn(static_cast<size_t>(seqs) * kd, 2)),

@@ -44,14 +44,8 @@ struct Runner {
     const int vocab = model->config().vocab_size;
     for (size_t b = 0; b < ids.size(); b += chunk) {
       const size_t e = std::min(ids.size(), b + chunk);
-      StepPlan p;
-      p.tokens.assign(ids.begin() + b, ids.begin() + e);
-      StepSequence s;
-      s.n_tokens = static_cast<int32_t>(e - b);
-      s.history_len = static_cast<int32_t>(b);
-      s.need_logits = true;
-      s.block_table = table;
-      p.seqs.push_back(s);
+      const StepPlan p = single_sequence_plan(std::vector<int32_t>(ids.begin() + b, ids.begin() + e),
+                                              static_cast<int32_t>(b), table);
       out[e - 1].resize(vocab);
       model->forward(p, out[e - 1].data());
     }
@@ -178,17 +172,8 @@ TEST(Llama, TwoSequencesInOnePlanEqualEachAlone) {
 
     Runner both(w, KvKind::kF16, exact);
     StepPlan p;
-    p.tokens = a;
-    p.tokens.insert(p.tokens.end(), b.begin(), b.end());
-    StepSequence sa, sb;
-    sa.n_tokens = 7;
-    sa.need_logits = true;
-    sa.block_table = both.blocks_for(7);
-    sb.token_offset = 7;
-    sb.n_tokens = 5;
-    sb.need_logits = true;
-    sb.block_table = both.blocks_for(5);
-    p.seqs = {sa, sb};
+    append_sequence(&p, a.data(), 7, 0, both.blocks_for(7), true);
+    append_sequence(&p, b.data(), 5, 0, both.blocks_for(5), true);
     std::vector<float> logits(2 * s.vocab);
     both.model->forward(p, logits.data());
     for (int i = 0; i < s.vocab; ++i) {
@@ -222,13 +207,7 @@ TEST(Llama, RejectsBadPlansAndWeights) {
   TinySpec s;
   ModelWeights w = testing::make_tiny_llama(s);
   Runner r(w, KvKind::kF16, true);
-  StepPlan p;
-  p.tokens = {1, 2, 3};
-  StepSequence q;
-  q.n_tokens = 3;
-  q.need_logits = true;
-  q.block_table = {99};  // outside the pool of 64
-  p.seqs = {q};
+  StepPlan p = single_sequence_plan({1, 2, 3}, 0, {99});  // block outside the pool of 64
   std::vector<float> logits(s.vocab);
   EXPECT_THROW(r.model->forward(p, logits.data()), Error);
   p.seqs[0].block_table = {0};  // 1 block of 4 positions is enough; token id out of range:
