@@ -1,8 +1,9 @@
 // The CPU kernel set: one table of function pointers per ISA level (scalar reference,
-// AVX2, AVX-512/VNNI), picked at run time from common/cpu_features. The scalar table is
+// AVX2, AVX-512/VNNI), picked at run time from core/cpu_features. The scalar table is
 // the oracle every fast variant is tested against (tests/unit/kernels).
 //
-// Packed weight layouts (built once at load by pack_weights.cc) are chosen for SIMD unpack:
+// Packed weight layouts (built once at load by src/backend/cpu/cpu_weight.cc) are chosen for
+// SIMD unpack:
 //
 // PackedInt4 — int4, 32-value blocks, each with fp16 scale d and fp16 min m
 //   (a larger source group is split into 32-blocks that repeat its (d, m)).
