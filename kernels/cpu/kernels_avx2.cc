@@ -1,15 +1,15 @@
-// AVX2 + FMA + F16C variants of the CPU kernels (see cpu_kernels.h for layouts).
+// AVX2 + FMA + F16C variants of the CPU kernels (see cpu_kernels.h for layouts). The fp32
+// kernels shared with AVX-512 (dot, rms_norm, silu_mul, softmax) are simd_float_kernels.h
+// instantiated with simd::Avx2F32.
 #include <immintrin.h>
 
-#include <algorithm>
-#include <cmath>
-
 #include "kernels/cpu/cpu_kernels.h"
-#include "kernels/cpu/simd_common.h"
+#include "kernels/cpu/simd_float_kernels.h"
+#include "kernels/cpu/simd_vec.h"
 
 namespace lmd::cpu {
 namespace {
-using simd::hsum256;
+using V = simd::Avx2F32;
 
 void quantize_row_q8(const float* x, int64_t cols, int64_t cols_padded, int8_t* q, float* d, float* s) {
   const __m256 sign_mask = _mm256_set1_ps(-0.0f);
@@ -25,10 +25,7 @@ void quantize_row_q8(const float* x, int64_t cols, int64_t cols_padded, int8_t* 
       v[i] = _mm256_loadu_ps(x + c0 + 8 * i);
       amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign_mask, v[i]));
     }
-    __m128 m = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
-    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
-    m = _mm_max_ss(m, _mm_movehdup_ps(m));
-    const float db = _mm_cvtss_f32(m) / 127.0f;
+    const float db = V::reduce_max(amax) / 127.0f;
     const float id = db > 0.0f ? 1.0f / db : 0.0f;
     const __m256 vid = _mm256_set1_ps(id);
     __m256i qi[4];
@@ -93,7 +90,7 @@ void q4_rows(const PackedInt4& w, int64_t r0, int64_t r1, const QuantActs& x, in
         macc[t] += m0 * xs[0] + m1 * xs[1];
       }
     }
-    for (int t = 0; t < T; ++t) y[(t0 + t) * ldy + r] = hsum256(acc[t]) + macc[t];
+    for (int t = 0; t < T; ++t) y[(t0 + t) * ldy + r] = V::reduce_add(acc[t]) + macc[t];
   }
 }
 
@@ -234,7 +231,7 @@ void q8_rows(const PackedInt8& w, int64_t r0, int64_t r1, const QuantActs& x, in
         acc[t] = _mm256_fmadd_ps(p, _mm256_set1_ps(dw * x.d[row * nblk + b]), acc[t]);
       }
     }
-    for (int t = 0; t < T; ++t) y[(t0 + t) * ldy + r] = hsum256(acc[t]);
+    for (int t = 0; t < T; ++t) y[(t0 + t) * ldy + r] = V::reduce_add(acc[t]);
   }
 }
 
@@ -314,23 +311,6 @@ void f32_to_fp16_row(const float* x, int64_t n, uint16_t* out) {
   if (i < n) reference_kernels().f32_to_fp16(x + i, n - i, out + i);
 }
 
-float dot_f32(const float* a, const float* b, int64_t n) {
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
-    acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), acc1);
-  }
-  for (; i + 8 <= n; i += 8) acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
-  float acc = hsum256(_mm256_add_ps(acc0, acc1));
-  for (; i < n; ++i) acc += a[i] * b[i];
-  return acc;
-}
-
-void attn_scores(const float* q, const float* k, int64_t rows, int64_t dim, float scale, float* out) {
-  for (int64_t i = 0; i < rows; ++i) out[i] = scale * dot_f32(q, k + i * dim, dim);
-}
-
 void attn_accum(const float* p, const float* v, int64_t rows, int64_t dim, float* out) {
   int64_t j = 0;
   for (; j + 8 <= dim; j += 8) {
@@ -361,7 +341,7 @@ void attn_scores_f16(const float* q, int64_t nq, const uint16_t* k, int64_t rows
         acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(qi + j + 8), kv(j + 8), acc1);
       }
       if (j < dim) acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(qi + j), kv(j), acc0);
-      out[i * ldo + r] = scale * hsum256(_mm256_add_ps(acc0, acc1));
+      out[i * ldo + r] = scale * V::reduce_add(_mm256_add_ps(acc0, acc1));
     }
   }
 }
@@ -385,78 +365,6 @@ void attn_accum_f16(const float* p, int64_t ldp, int64_t np, const uint16_t* v, 
   }
 }
 
-void rms_norm(const float* x, const float* w, int64_t n, float eps, float* out) {
-  const float ss = dot_f32(x, x, n);
-  const float inv = 1.0f / std::sqrt(ss / static_cast<float>(n) + eps);
-  const __m256 vinv = _mm256_set1_ps(inv);
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(x + i), vinv), _mm256_loadu_ps(w + i)));
-  for (; i < n; ++i) out[i] = x[i] * inv * w[i];
-}
-
-// exp(x) for 8 floats: n = round(x log2 e), r = x - n ln2 (two-part ln2), a degree-6
-// polynomial for e^r on |r| <= ln2/2, times 2^n built in the exponent field. Relative error
-// ~2 ulp; x is clamped to [-87.3, 88.7] (results below FLT_MIN flush towards 0).
-inline __m256 exp256(__m256 x) {
-  x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.33654f)), _mm256_set1_ps(88.72283f));
-  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145751953125f), x);
-  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.428606765330187045e-06f), r);
-  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-  p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-  // 2^n in two halves so n = 128 (x near 88.7) and n = -126.. stay representable
-  const __m256i ni = _mm256_cvtps_epi32(n);
-  const __m256i h1 = _mm256_srai_epi32(ni, 1), h2 = _mm256_sub_epi32(ni, h1);
-  const __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(h1, _mm256_set1_epi32(127)), 23));
-  const __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(h2, _mm256_set1_epi32(127)), 23));
-  return _mm256_mul_ps(_mm256_mul_ps(p, s1), s2);
-}
-
-void silu_mul(const float* g, const float* u, int64_t n, float* out) {
-  const __m256 one = _mm256_set1_ps(1.0f), sign = _mm256_set1_ps(-0.0f);
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    const __m256 x = _mm256_loadu_ps(g + i);
-    const __m256 e = exp256(_mm256_xor_ps(x, sign));
-    _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_div_ps(x, _mm256_add_ps(one, e)), _mm256_loadu_ps(u + i)));
-  }
-  for (; i < n; ++i) out[i] = simd::silu_mul_one(g[i], u[i]);
-}
-
-void softmax(float* x, int64_t n) {
-  if (n <= 0) return;
-  __m256 vmx = _mm256_set1_ps(x[0]);
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) vmx = _mm256_max_ps(vmx, _mm256_loadu_ps(x + i));
-  __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(vmx), _mm256_extractf128_ps(vmx, 1));
-  m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-  m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
-  float mx = _mm_cvtss_f32(m4);
-  for (; i < n; ++i) mx = std::max(mx, x[i]);
-  const __m256 vm = _mm256_set1_ps(mx);
-  __m256 vs = _mm256_setzero_ps();
-  float sum = 0.0f;
-  for (i = 0; i + 8 <= n; i += 8) {
-    const __m256 e = exp256(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm));
-    _mm256_storeu_ps(x + i, e);
-    vs = _mm256_add_ps(vs, e);
-  }
-  for (; i < n; ++i) {
-    x[i] = std::exp(x[i] - mx);
-    sum += x[i];
-  }
-  const __m256 inv = _mm256_set1_ps(1.0f / (sum + hsum256(vs)));
-  for (i = 0; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), inv));
-  for (; i < n; ++i) x[i] *= _mm256_cvtss_f32(inv);
-}
-
 }  // namespace
 
 const Kernels& avx2_kernels() {
@@ -470,14 +378,14 @@ const Kernels& avx2_kernels() {
     t.fp16_to_f32 = fp16_to_f32_row;
     t.bf16_to_f32 = bf16_to_f32_row;
     t.f32_to_fp16 = f32_to_fp16_row;
-    t.dot_f32 = dot_f32;
-    t.attn_scores = attn_scores;
+    t.dot_f32 = simd::dot_f32<V>;
+    t.attn_scores = simd::attn_scores<V>;
     t.attn_accum = attn_accum;
     t.attn_scores_f16 = attn_scores_f16;
     t.attn_accum_f16 = attn_accum_f16;
-    t.rms_norm = rms_norm;
-    t.silu_mul = silu_mul;
-    t.softmax = softmax;
+    t.rms_norm = simd::rms_norm<V>;
+    t.silu_mul = simd::silu_mul<V>;
+    t.softmax = simd::softmax<V>;
     return t;
   }();
   return k;

@@ -1,5 +1,7 @@
 // AVX-512 (F/BW/VL/DQ) + VNNI variants of the CPU kernels (see cpu_kernels.h for layouts).
-// The int4 and int8 matrix kernels use vpdpbusd (u8 x s8 -> s32) on 64 values at a time.
+// The int4 and int8 matrix kernels use vpdpbusd (u8 x s8 -> s32) on 64 values at a time. The
+// fp32 kernels shared with AVX2 (dot, rms_norm, silu_mul, softmax) are simd_float_kernels.h
+// instantiated with simd::Avx512F32.
 // gcc 12's AVX-512 headers build reductions and casts from _mm512_undefined_*(), which
 // -Wall reports as uninitialised use inside the header (a known gcc false positive).
 #pragma GCC diagnostic ignored "-Wuninitialized"
@@ -7,13 +9,13 @@
 
 #include <immintrin.h>
 
-#include <cmath>
-
 #include "kernels/cpu/cpu_kernels.h"
-#include "kernels/cpu/simd_common.h"
+#include "kernels/cpu/simd_float_kernels.h"
+#include "kernels/cpu/simd_vec.h"
 
 namespace lmd::cpu {
 namespace {
+using V = simd::Avx512F32;
 
 inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
 
@@ -279,27 +281,9 @@ void fp16_to_f32_row(const uint16_t* h, int64_t n, float* out) {
   if (i < n) avx2_kernels().fp16_to_f32(h + i, n - i, out + i);
 }
 
-float dot_f32(const float* a, const float* b, int64_t n) {
-  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
-  int64_t i = 0;
-  for (; i + 32 <= n; i += 32) {
-    acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), acc0);
-    acc1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), acc1);
-  }
-  if (i + 16 <= n) {
-    acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), acc0);
-    i += 16;
-  }
-  if (i < n) {
-    const __mmask16 m = static_cast<__mmask16>((1u << (n - i)) - 1);
-    acc1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i), acc1);
-  }
-  return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
-}
-
 void attn_scores(const float* q, const float* k, int64_t rows, int64_t dim, float scale, float* out) {
   if (dim % 16 != 0 || dim > 256) {
-    for (int64_t i = 0; i < rows; ++i) out[i] = scale * dot_f32(q, k + i * dim, dim);
+    simd::attn_scores<V>(q, k, rows, dim, scale, out);
     return;
   }
   __m512 qv[16];
@@ -389,71 +373,6 @@ void attn_accum_f16(const float* p, int64_t ldp, int64_t np, const uint16_t* v, 
   }
 }
 
-void rms_norm(const float* x, const float* w, int64_t n, float eps, float* out) {
-  const float ss = dot_f32(x, x, n);
-  const float inv = 1.0f / std::sqrt(ss / static_cast<float>(n) + eps);
-  const __m512 vinv = _mm512_set1_ps(inv);
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16)
-    _mm512_storeu_ps(out + i, _mm512_mul_ps(_mm512_mul_ps(_mm512_loadu_ps(x + i), vinv), _mm512_loadu_ps(w + i)));
-  for (; i < n; ++i) out[i] = x[i] * inv * w[i];
-}
-
-// exp(x) for 16 floats: as exp256 in kernels_avx2.cc, with 2^n applied by vscalefps.
-inline __m512 exp512(__m512 x) {
-  x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.33654f)), _mm512_set1_ps(88.72283f));
-  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);
-  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.428606765330187045e-06f), r);
-  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-  p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-  return _mm512_scalef_ps(p, n);
-}
-
-void silu_mul(const float* g, const float* u, int64_t n, float* out) {
-  const __m512 one = _mm512_set1_ps(1.0f);
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    const __m512 x = _mm512_loadu_ps(g + i);
-    const __m512 e = exp512(_mm512_sub_ps(_mm512_setzero_ps(), x));
-    _mm512_storeu_ps(out + i, _mm512_mul_ps(_mm512_div_ps(x, _mm512_add_ps(one, e)), _mm512_loadu_ps(u + i)));
-  }
-  if (i < n) avx2_kernels().silu_mul(g + i, u + i, n - i, out + i);
-}
-
-void softmax(float* x, int64_t n) {
-  if (n <= 0) return;
-  __m512 vmx = _mm512_set1_ps(x[0]);
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16) vmx = _mm512_max_ps(vmx, _mm512_loadu_ps(x + i));
-  if (i < n) vmx = _mm512_mask_max_ps(vmx, static_cast<__mmask16>((1u << (n - i)) - 1), vmx, _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << (n - i)) - 1), x + i));
-  const __m512 vm = _mm512_set1_ps(_mm512_reduce_max_ps(vmx));
-  __m512 vs = _mm512_setzero_ps();
-  for (i = 0; i + 16 <= n; i += 16) {
-    const __m512 e = exp512(_mm512_sub_ps(_mm512_loadu_ps(x + i), vm));
-    _mm512_storeu_ps(x + i, e);
-    vs = _mm512_add_ps(vs, e);
-  }
-  if (i < n) {
-    const __mmask16 m = static_cast<__mmask16>((1u << (n - i)) - 1);
-    const __m512 e = exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), vm));
-    _mm512_mask_storeu_ps(x + i, m, e);
-    vs = _mm512_add_ps(vs, _mm512_maskz_mov_ps(m, e));
-  }
-  const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(vs));
-  for (i = 0; i + 16 <= n; i += 16) _mm512_storeu_ps(x + i, _mm512_mul_ps(_mm512_loadu_ps(x + i), inv));
-  if (i < n) {
-    const __mmask16 m = static_cast<__mmask16>((1u << (n - i)) - 1);
-    _mm512_mask_storeu_ps(x + i, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), inv));
-  }
-}
-
 }  // namespace
 
 const Kernels& avx512_kernels() {
@@ -464,14 +383,14 @@ const Kernels& avx512_kernels() {
     t.gemm_q4_q8 = gemm_q4_q8;
     t.gemm_q8_q8 = gemm_q8_q8;
     t.fp16_to_f32 = fp16_to_f32_row;
-    t.dot_f32 = dot_f32;
+    t.dot_f32 = simd::dot_f32<V>;
     t.attn_scores = attn_scores;
     t.attn_accum = attn_accum;
     t.attn_scores_f16 = attn_scores_f16;
     t.attn_accum_f16 = attn_accum_f16;
-    t.rms_norm = rms_norm;
-    t.silu_mul = silu_mul;
-    t.softmax = softmax;
+    t.rms_norm = simd::rms_norm<V>;
+    t.silu_mul = simd::silu_mul<V>;
+    t.softmax = simd::softmax<V>;
     return t;
   }();
   return k;

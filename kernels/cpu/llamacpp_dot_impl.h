@@ -7,18 +7,18 @@
 #include <cmath>
 #include <cstdint>
 
-#include "core/error.h"
 #include "kernels/common/half.h"
 #include "kernels/cpu/cpu_kernels.h"
 
 namespace lmd::cpu::llamacpp {
 namespace dot_impl {
-namespace {
 
-inline void check_rows_layout(PackLayout l) {
-  LMD_CHECK(l == PackLayout::kRows) << "llama.cpp numerics: weight packed in the AVX-512 16-row layout "
-                                    << "(pack with PackLayout::kRows)";
-}
+// Throws lmd::Error unless l is PackLayout::kRows. Out of line (llamacpp_dot_impl.cc, built
+// without -m flags) so that llamacpp_avx2.cc emits no weak copy of lmd::Error's inline
+// members built with -mavx2, which the linker could keep for every caller.
+void check_rows_layout(PackLayout l);
+
+namespace {
 
 // hsum_float_8: (4+4), then (0+2) and (1+3), then their sum.
 inline float hsum8(const float* a) {

@@ -34,6 +34,20 @@ enum class BackendOp {
   kAdd,
 };
 
+// "embedding", "linear", ... (error messages).
+inline const char* backend_op_name(BackendOp op) {
+  switch (op) {
+    case BackendOp::kEmbedding: return "embedding";
+    case BackendOp::kRmsNorm: return "rms_norm";
+    case BackendOp::kLinear: return "linear";
+    case BackendOp::kRopeKvWrite: return "rope_kv_write";
+    case BackendOp::kAttention: return "attention";
+    case BackendOp::kSiluMul: return "silu_mul";
+    case BackendOp::kAdd: return "add";
+  }
+  return "?";
+}
+
 // A weight matrix [rows, cols] prepared by a backend (repacked, resident on its device).
 class BackendWeight {
  public:
@@ -119,9 +133,11 @@ class Backend {
   }
 
   // Static int8 KV (lmdeploy kv_qparams): from the next rope_kv_write on, `layer`'s K / V rows
-  // are quantised with these parameters (host array: k_scale, k_zp, v_scale, v_zp), writing
-  // the bytes of llama.cc's host path (unsigned code q + 128, row params (scale, zp - 128
-  // scale)). Backends whose KV pool is host memory need not: the model writes them itself.
+  // are quantised with these parameters (host array: k_scale, k_zp, v_scale, v_zp; scales
+  // > 0) instead of per row, in the online int8 row format so attention reads them unchanged:
+  // code q + 128 with q = kv_quantize_static_int8(x, scale, zp) (kernels/common/kv_quant.h),
+  // row parameters (scale, zp - 128 scale). The model calls it on whichever backend it runs;
+  // a backend without it refuses here, at load. The KV cache must then be kInt8.
   virtual void set_kv_static_params(int layer, const float* scale_zp4) {
     (void)scale_zp4;
     throw Error(std::string("backend '") + name() + "': static kv_qparams on the device are not supported (layer " +

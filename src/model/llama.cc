@@ -1,6 +1,5 @@
 #include "model/llama.h"
 
-#include <cstring>
 #include <string>
 #include <vector>
 
@@ -10,7 +9,6 @@
 #include "core/error.h"
 #include "common/logging.h"
 #include "core/weight_slices.h"
-#include "kernels/common/kv_quant.h"
 
 namespace lmd {
 namespace {
@@ -100,8 +98,11 @@ class LlamaModelImpl : public LlamaModel {
   }
 
   void upload(const ModelWeights& w, const ModelRuntimeOptions& opt) {
-
-    tok_embeddings_ = upload_matrix(w.tok_embeddings, "tok_embeddings", cfg_.vocab_size, cfg_.hidden_units);
+    // One rank with tied embeddings: the table is also the lm head (output_ stays null).
+    const bool tied_head = tp_ == 1 && cfg_.tie_word_embeddings && w.output.empty();
+    tok_embeddings_ = upload_matrix(w.tok_embeddings, "tok_embeddings", cfg_.vocab_size, cfg_.hidden_units,
+                                    tied_head ? std::vector<BackendOp>{BackendOp::kEmbedding, BackendOp::kLinear}
+                                              : std::vector<BackendOp>{BackendOp::kEmbedding});
     norm_ = upload_vector(w.norm, "norm", cfg_.hidden_units);
     if (tp_ > 1) {
       // Tensor parallel: the lm head computes this rank's vocab rows only (tied: a slice of
@@ -152,9 +153,8 @@ class LlamaModelImpl : public LlamaModel {
         << " layers; run `lmdeploy lite kv_qparams` again for this workspace";
     kv_static_ = static_layers > 0;
     if (kv_static_) LMD_LOG_INFO("int8 KV cache with static kv_qparams (past_kv_scale) on {} layers", static_layers);
-    // A device backend quantises static KV in its rope_kv_write (its pool is device memory);
-    // on the CPU backend forward() re-writes the rows on the host (write_kv_static).
-    if (kv_static_ && std::string(backend_->name()) != "cpu")
+    // The backend quantises static KV in its rope_kv_write (its pool may be device memory).
+    if (kv_static_)
       for (int l = 0; l < cfg_.num_layer; ++l) backend_->set_kv_static_params(l, layers_[l].kv_static);
     layout_.num_layer = cfg_.num_layer;
     layout_.kv_head_num = cfg_.kv_head_num / tp_;
@@ -227,10 +227,15 @@ class LlamaModelImpl : public LlamaModel {
   std::vector<DeviceBuffer*> buffers() {
     return {&x_, &h_, &q_, &k_, &v_, &attn_out_, &gate_, &up_, &last_, &logits_part_, &logits_dev_};
   }
+  // `ops`: the ops the matrix is used by (each asked of the backend before the upload).
   std::unique_ptr<BackendWeight> upload_matrix(const WeightTensor& t, const std::string& name, int64_t rows,
-                                               int64_t cols) {
+                                               int64_t cols, const std::vector<BackendOp>& ops = {BackendOp::kLinear}) {
     LMD_CHECK(t.shape.size() == 2 && t.rows() == rows && t.cols() == cols)
         << "weight " << name << ": expected [" << rows << ", " << cols << "], got " << shape_str(t);
+    for (BackendOp op : ops)
+      LMD_CHECK_KIND(backend_->supports_op(op, t.dtype, t.group_size), kUnsupported)
+          << "weight " << name << ": " << dtype_name(t.dtype) << " with group size " << t.group_size
+          << " is not supported by the " << backend_->name() << " backend's " << backend_op_name(op);
     return backend_->upload_weight(t);
   }
   float* upload_vector(const WeightTensor& t, const std::string& name, int64_t n) {
@@ -259,7 +264,6 @@ class LlamaModelImpl : public LlamaModel {
   float* norm_ = nullptr;
   std::vector<LayerOnDevice> layers_;
   std::vector<float*> vectors_;
-  void write_kv_static(const StepPlan& plan, int layer, const float* k, const float* v);
   // x [count] this backend's device memory (the communicator is made for it: tp_model.h):
   // finish this rank's queued work, then sum over ranks in place.
   void all_reduce(float* x, size_t count) {
@@ -319,10 +323,10 @@ void LlamaModelImpl::step(const StepPlan& plan, float* logits, SamplingBatch* sa
     observe(l, ForwardObserver::Site::kQkvIn, h, n, hd);
     be.linear(h, n, qkv, 3);
     be.rope_kv_write(l, q, k, v, n);
-    const bool host_static = kv_static_ && std::string(be.name()) == "cpu";  // else done by rope_kv_write
-    if (host_static || observer_) be.synchronize();
-    if (host_static) write_kv_static(plan, l, k, v);  // overwrites the online codes just written
-    if (observer_) observer_->on_kv(l, k, v, n, kd);
+    if (observer_) {
+      be.synchronize();
+      observer_->on_kv(l, k, v, n, kd);
+    }
     be.attention(l, q, ao, n);
     observe(l, ForwardObserver::Site::kOIn, ao, n, qd);
     // x += wo · attention (+ bo). Tensor parallel: rank 0 adds its partial product (and bo,
@@ -387,33 +391,6 @@ void LlamaModelImpl::step(const StepPlan& plan, float* logits, SamplingBatch* sa
     be.copy_to_host(logits + static_cast<size_t>(i) * cfg_.vocab_size + vocab0_,
                     part + static_cast<size_t>(i) * vocab_n_, sizeof(float) * vocab_n_);
   be.synchronize();
-}
-
-// Static int8 KV (see llama.h): re-quantises this step's K/V rows of `layer` with the
-// layer's kv_qparams. The pool is host memory on the CPU backend.
-void LlamaModelImpl::write_kv_static(const StepPlan& plan, int layer, const float* k, const float* v) {
-  const float* par = layers_[layer].kv_static;
-  const int d = layout_.head_dim;
-  for (const auto& s : plan.seqs) {
-    for (int i = 0; i < s.n_tokens; ++i) {
-      const int pos = s.history_len + i;
-      uint8_t* block = kv_block(s.block_table[pos / layout_.block_len]);
-      const int slot = pos % layout_.block_len;
-      const size_t t = static_cast<size_t>(s.token_offset + i);
-      for (int kv = 0; kv < 2; ++kv) {
-        const float scale = par[2 * kv], zp = par[2 * kv + 1];
-        const float* src = (kv == 0 ? k : v) + t * kd_;
-        for (int hh = 0; hh < layout_.kv_head_num; ++hh) {
-          uint8_t* dst = block + layout_.row_offset(layer, kv, hh, slot);
-          for (int j = 0; j < d; ++j)
-            dst[j] = static_cast<uint8_t>(kv_quantize_static_int8(src[hh * d + j], scale, zp) + 128);
-          float* rp = reinterpret_cast<float*>(block + layout_.param_offset(layer, kv, hh, slot));
-          rp[0] = scale;
-          rp[1] = zp - 128.0f * scale;
-        }
-      }
-    }
-  }
 }
 
 }  // namespace

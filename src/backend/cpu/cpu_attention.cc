@@ -82,16 +82,26 @@ inline void rope_head(float* x, const float* cs, const float* sn, int rot_dim, R
   }
 }
 
-// Writes one [head_dim] row into its KV slot in the layout's element kind.
+// Static int8 KV (lmdeploy kv_qparams) in the online int8 row format, so attention reads it
+// unchanged: code q + 128 with q = clamp(rint((x - zp) / scale), -128, 127), row parameters
+// (scale, zp - 128 scale), since (q + 128) scale + zp - 128 scale = q scale + zp.
+inline KvQuantParams quantize_row_static_int8(const float* x, int n, float scale, float zp, uint8_t* q) {
+  for (int j = 0; j < n; ++j) q[j] = static_cast<uint8_t>(kv_quantize_static_int8(x[j], scale, zp) + 128);
+  return KvQuantParams{scale, zp - 128.0f * scale};
+}
+
+// Writes one [head_dim] row into its KV slot in the layout's element kind; kInt8 with
+// `static_sz` (scale, zp) uses those static parameters instead of the row's own.
 inline void store_kv_row(const Kernels& k, const KvLayout& L, uint8_t* block, int layer, int kv, int head, int slot,
-                         const float* x) {
+                         const float* x, const float* static_sz) {
   uint8_t* dst = block + L.row_offset(layer, kv, head, slot);
   float* par = L.quantized() ? reinterpret_cast<float*>(block + L.param_offset(layer, kv, head, slot)) : nullptr;
   switch (L.kind) {
     case KvKind::kF32: std::memcpy(dst, x, sizeof(float) * L.head_dim); break;
     case KvKind::kF16: k.f32_to_fp16(x, L.head_dim, reinterpret_cast<uint16_t*>(dst)); break;
     case KvKind::kInt8: {
-      const KvQuantParams p = kv_quantize_row_int8(x, L.head_dim, dst);
+      const KvQuantParams p = static_sz ? quantize_row_static_int8(x, L.head_dim, static_sz[0], static_sz[1], dst)
+                                        : kv_quantize_row_int8(x, L.head_dim, dst);
       par[0] = p.scale;
       par[1] = p.zero;
       break;
@@ -132,8 +142,24 @@ inline const float* load_kv_tile(const Kernels& k, const KvLayout& L, const uint
 
 }  // namespace
 
+void CpuBackend::set_kv_static_params(int layer, const float* scale_zp4) {
+  LMD_CHECK(layer >= 0) << "set_kv_static_params: layer " << layer;
+  for (int i = 0; i < 2; ++i)
+    LMD_CHECK(scale_zp4[2 * i] > 0.0f && std::isfinite(scale_zp4[2 * i + 1]))
+        << "set_kv_static_params: layer " << layer << (i ? " v" : " k") << " scale " << scale_zp4[2 * i] << ", zp "
+        << scale_zp4[2 * i + 1];
+  if (kv_static_.size() < static_cast<size_t>(layer + 1) * 4) kv_static_.resize(static_cast<size_t>(layer + 1) * 4, 0.0f);
+  std::copy(scale_zp4, scale_zp4 + 4, kv_static_.begin() + static_cast<size_t>(layer) * 4);
+}
+
 void CpuBackend::rope_kv_write(int layer, float* q, float* k, const float* v, int n) {
   LMD_CHECK(n == static_cast<int>(tok_seq_.size())) << "rope_kv_write: " << n << " tokens, step has " << tok_seq_.size();
+  // (k_scale, k_zp, v_scale, v_zp) of a layer with static kv_qparams, else null
+  const size_t at = static_cast<size_t>(layer) * 4;
+  const float* kv_static = at < kv_static_.size() && kv_static_[at] > 0.0f ? kv_static_.data() + at : nullptr;
+  LMD_CHECK(!kv_static || layout_.kind == KvKind::kInt8)
+      << "rope_kv_write: layer " << layer << " has static kv_qparams but the KV cache is not int8 (kind "
+      << static_cast<int>(layout_.kind) << ")";
   const Kernels& kern = kernels();
   const int hd = params_.head_dim, half = params_.rot_dim / 2;
   const int qd = params_.head_num * hd, kd = params_.kv_head_num * hd;
@@ -156,8 +182,8 @@ void CpuBackend::rope_kv_write(int layer, float* q, float* k, const float* v, in
       for (int h = 0; h < params_.kv_head_num; ++h) {
         float* kx = k + t * kd + h * hd;
         rope_head(kx, cs, sn, params_.rot_dim, params_.rope_pairing, llamacpp_);
-        store_kv_row(kern, layout_, block, layer, 0, h, slot, kx);
-        store_kv_row(kern, layout_, block, layer, 1, h, slot, v + t * kd + h * hd);
+        store_kv_row(kern, layout_, block, layer, 0, h, slot, kx, kv_static);
+        store_kv_row(kern, layout_, block, layer, 1, h, slot, v + t * kd + h * hd, kv_static ? kv_static + 2 : nullptr);
       }
     }
   });

@@ -36,6 +36,7 @@ class CpuBackend : public Backend {
   void rms_norm(const float* x, const float* w, int n, int dim, float eps, float* out) override;
   void linear(const float* x, int n, const LinearOut* outs, int n_outs) override;
   void rope_kv_write(int layer, float* q, float* k, const float* v, int n) override;
+  void set_kv_static_params(int layer, const float* scale_zp4) override;
   void attention(int layer, const float* q, float* out, int n) override;
   void silu_mul(const float* g, const float* u, int n, int dim, float* out) override;
   void add(float* x, const float* y, size_t count) override;
@@ -98,6 +99,10 @@ class CpuBackend : public Backend {
   std::vector<int8_t> act_q_;
   std::vector<float> act_d_, act_s_;
   std::vector<float> lin_tmp_;
+
+  // Static int8 KV (set_kv_static_params): [layer][k_scale, k_zp, v_scale, v_zp]; a layer
+  // whose k_scale is 0 has none and quantises each row online.
+  std::vector<float> kv_static_;
 
   // --- step state (begin_step) ---
   KvLayout layout_;

@@ -1,14 +1,17 @@
-// CpuBackend pieces: weight repacking is lossless, the thread pool runs every share once and
-// its barrier orders phases, linear's fast path tracks the exact path.
+// CpuBackend pieces: weight repacking is lossless, the model asks supports_op before uploading
+// a weight, the thread pool runs every share once and its barrier orders phases, linear's fast
+// path tracks the exact path.
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <cmath>
 #include <random>
+#include <string>
 
 #include "backend/backend.h"
 #include "backend/cpu/cpu_weight.h"
 #include "common/thread_pool.h"
+#include "model/llama.h"
 #include "../model/tiny_llama.h"
 
 namespace lmd {
@@ -37,6 +40,30 @@ TEST(CpuWeight, RepackedRowsEqualCanonicalDequant) {
 TEST(CpuWeight, RejectsUnsupportedGroup) {
   std::vector<uint8_t> nib(4 * 32 / 2, 0), sm(4 * 2 * 4, 0);
   EXPECT_THROW(cpu::CpuWeight(make_int4(4, 32, 16, nib, sm)), Error);
+}
+
+// The model asks its backend (supports_op) about every weight before uploading it, so a
+// weight the CPU kernels cannot take is refused at load with the tensor, dtype and backend.
+TEST(CpuBackend, ModelLoadAsksSupportsOpAndNamesTheWeight) {
+  auto be = create_cpu_backend(CpuBackendOptions{});
+  EXPECT_TRUE(be->supports_op(BackendOp::kLinear, DType::kInt4, 64));
+  EXPECT_FALSE(be->supports_op(BackendOp::kLinear, DType::kInt4, 16));
+  EXPECT_FALSE(be->supports_op(BackendOp::kEmbedding, DType::kI8, 0));
+  testing::TinySpec s;
+  s.dtype = DType::kInt4;
+  s.group_size = 16;
+  ModelRuntimeOptions opt;
+  opt.kv_num_blocks = 4;
+  try {
+    create_llama_model(testing::make_tiny_llama(s), opt);
+    FAIL() << "an int4 model with group size 16 loaded on the CPU backend";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), Error::Kind::kUnsupported) << e.what();
+    EXPECT_NE(std::string(e.what()).find(
+                  "weight tok_embeddings: int4 with group size 16 is not supported by the cpu backend's embedding"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 TEST(ThreadPool, EveryShareRunsOnceAndBarrierOrdersPhases) {

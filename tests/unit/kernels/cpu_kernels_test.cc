@@ -276,6 +276,35 @@ TEST(CpuKernels, VectorExpKernelsMatchReference) {
   }
 }
 
+// simd_float_kernels.h ends every row with one partial vector instead of a scalar tail: an
+// element-wise kernel gives a value the same bits wherever the row ends, and no kernel reads
+// or writes past n (the values after the row stay as they were).
+TEST(CpuKernels, PartialVectorTailsMatchFullVectorsAndStayInBounds) {
+  constexpr int64_t kMax = 64;
+  constexpr float kSentinel = 12345.0f;
+  for (CpuIsa isa : fast_isas()) {
+    const Kernels& k = kernels_for(isa);
+    const std::vector<float> g = randn(kMax, 21, 4.0f), u = randn(kMax, 22), w = randn(kMax, 23);
+    std::vector<float> full(kMax);
+    k.silu_mul(g.data(), u.data(), kMax, full.data());
+    for (int64_t n = 1; n < kMax; ++n) {
+      std::vector<float> out(kMax, kSentinel);
+      k.silu_mul(g.data(), u.data(), n, out.data());
+      for (int64_t i = 0; i < n; ++i)
+        EXPECT_EQ(f32_bits(out[i]), f32_bits(full[i])) << cpu_isa_name(isa) << " silu_mul n " << n << " i " << i;
+      for (int64_t i = n; i < kMax; ++i) EXPECT_EQ(out[i], kSentinel) << cpu_isa_name(isa) << " silu_mul n " << n;
+      out.assign(kMax, kSentinel);
+      k.rms_norm(g.data(), w.data(), n, 1e-5f, out.data());
+      for (int64_t i = n; i < kMax; ++i) EXPECT_EQ(out[i], kSentinel) << cpu_isa_name(isa) << " rms_norm n " << n;
+      std::vector<float> x = g;
+      x.resize(static_cast<size_t>(n));
+      x.resize(kMax, kSentinel);
+      k.softmax(x.data(), n);
+      for (int64_t i = n; i < kMax; ++i) EXPECT_EQ(x[i], kSentinel) << cpu_isa_name(isa) << " softmax n " << n;
+    }
+  }
+}
+
 TEST(CpuKernels, IsaOverrideSelectsTable) {
   const CpuIsa saved = cpu_isa();
   set_cpu_isa(CpuIsa::kScalar);
