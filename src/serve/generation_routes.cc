@@ -155,7 +155,8 @@ void ApiServer::handle_completions(const httplib::Request& req, httplib::Respons
   format.content_type = "text/event-stream";
   for (size_t i = 0; i < echo_text.size(); ++i) {
     if (!echo_text[i].empty()) {
-      format.preamble.push_back(sse_event(completion_chunk_json(id, created, model, int(i), echo_text[i], nullptr, "")));
+      format.preamble.push_back(
+          sse_event(completion_chunk_json(id, created, model, int(i), echo_text[i], nullptr, "")));
     }
   }
   format.chunk = [id, created, model, logprobs, text_of](const ChoiceEvent& ev) {
