@@ -30,7 +30,8 @@ void add_engine_options(CLI::App* cmd, EngineConfig& cfg) {
   cmd->add_option(flag("threads"), cfg.threads, "CPU threads (0 = all cores)")->capture_default_str();
   cmd->add_option(flag("device"), cfg.device, "cpu | cuda | auto")->capture_default_str();
   cmd->add_option(flag("tp"), cfg.tp, "tensor parallel size (ranks; heads must divide by it)")->capture_default_str();
-  cmd->add_option(flag("numerics"), cfg.numerics, "fast | exact (fp32 activations) | llama.cpp (its CPU float ops, slow)")
+  cmd->add_option(flag("numerics"), cfg.numerics,
+                  "fast | exact (fp32 activations) | llama.cpp (its CPU float ops, slow)")
       ->check(CLI::IsMember({"fast", "exact", "llama.cpp"}))
       ->capture_default_str();
 }
