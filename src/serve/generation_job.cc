@@ -13,11 +13,12 @@ ApiError generation_error(const GenerationOutput& out) {
 GenerationJob::GenerationJob(Engine& engine, ServerMetrics& metrics, std::vector<Request> requests,
                              int choices_per_prompt)
     : metrics_(metrics), start_(std::chrono::steady_clock::now()), choices_per_prompt_(choices_per_prompt) {
-  LMD_CHECK_KIND(choices_per_prompt >= 1 && requests.size() % static_cast<size_t>(choices_per_prompt) == 0, kInternal)
-      << "GenerationJob: " << requests.size() << " requests are not a multiple of " << choices_per_prompt
-      << " choices per prompt";
   choices_.resize(requests.size());
   try {
+    LMD_CHECK_KIND(choices_per_prompt >= 1 && requests.size() % static_cast<size_t>(choices_per_prompt) == 0,
+                   kInternal)
+        << "GenerationJob: " << requests.size() << " requests are not a multiple of " << choices_per_prompt
+        << " choices per prompt";
     for (size_t i = 0; i < requests.size(); ++i) choices_[i].stream = engine.submit(std::move(requests[i]));
   } catch (...) {
     for (auto& c : choices_) {
