@@ -6,6 +6,7 @@
 #include <httplib.h>
 
 #include <nlohmann/json.hpp>
+#include <ostream>
 #include <stdexcept>
 
 #include "core/error.h"
@@ -24,6 +25,8 @@ struct Expected {
   const char* type;
   const char* code;
 };
+
+void PrintTo(const Expected& e, std::ostream* os) { *os << e.status << " " << e.code; }
 
 class ErrorStatus : public ::testing::TestWithParam<Expected> {};
 
