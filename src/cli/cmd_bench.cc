@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "cli/command.h"
+#include "cli/engine_options.h"
 #include "core/cpu_features.h"
 #include "core/error.h"
 #include "common/thread_pool.h"
@@ -108,14 +109,6 @@ std::vector<int> parse_counts(const std::string& s) {
   return v;
 }
 
-lmd::KvKind kv_kind(const std::string& s) {
-  if (s == "f32") return lmd::KvKind::kF32;
-  if (s == "f16") return lmd::KvKind::kF16;
-  if (s == "int8") return lmd::KvKind::kInt8;
-  if (s == "int4") return lmd::KvKind::kInt4;
-  throw lmd::Error("--kv: unknown KV cache kind '" + s + "' (f32|f16|int8|int4)");
-}
-
 // n sequences, each with its own contiguous run of blocks for `len` positions.
 struct Seqs {
   std::vector<std::vector<int32_t>> tables;
@@ -170,7 +163,7 @@ void run_peers(const PeersArgs& a) {
   lmd::ModelRuntimeOptions o;
   o.threads = a.threads;
   o.exact = a.exact;
-  o.kv_kind = kv_kind(a.kv);
+  o.kv_kind = lmd::cli::parse_kv_flag(a.kv);
   const int bl = o.block_len;
   int32_t blocks = (std::max(a.pp, a.tg) + bl - 1) / bl;
   for (int n : seqs) blocks = std::max(blocks, n * ((a.prompt + a.gen + bl - 1) / bl));
@@ -243,7 +236,7 @@ LMD_REGISTER_COMMAND(96, [](CLI::App& root) {
   pc->add_option("--prompt", p->prompt, "prompt tokens per concurrent sequence");
   pc->add_option("--gen", p->gen, "decode steps per concurrent run");
   pc->add_option("--reps", p->reps, "repetitions (best is reported)");
-  pc->add_option("--kv", p->kv, "KV cache kind: f32|f16|int8|int4");
+  pc->add_option("--kv", p->kv, "KV cache kind: f32, or a quant policy (f16, int8, int4, ...)");
   pc->add_flag("--exact", p->exact, "fp32 activations");
   pc->callback([p] { run_peers(*p); });
 });

@@ -36,8 +36,10 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/command.h"
+#include "cli/engine_options.h"
 #include "core/cpu_features.h"
 #include "core/error.h"
+#include "core/quant_policy.h"
 #include "lmdeploy/engine.h"
 
 namespace {
@@ -46,15 +48,19 @@ using Clock = std::chrono::steady_clock;
 using nlohmann::json;
 
 struct BenchEngineArgs {
+  BenchEngineArgs() {
+    // Defaults of this command (the profilers rely on them): 2 threads, fp16 KV, and 0 for
+    // what run_bench_engine sizes from the scenarios.
+    engine.threads = 2;
+    engine.quant_policy = lmd::kQuantPolicyFp16;
+    engine.cache_max_entry_count = 0;
+  }
   std::string model, plan;
-  int threads = 2, concurrency = 1, prompt = 128, completion = 128, num = 0, warmup = -1;
-  int session_len = 0, max_batch_size = 0, cache_blocks = 0, quant_policy = 0, max_prefill = 8192;
-  int max_prefill_decoding = 512;
-  int block_len = 64, tp = 1;
-  bool prefix_caching = false;
+  int concurrency = 1, prompt = 128, completion = 128, num = 0, warmup = -1;
+  int cache_blocks = 0;
+  lmd::EngineConfig engine;
   float temperature = 0.0f;
   uint64_t seed = 1;
-  std::string numerics = "fast";
 };
 
 struct Spec {
@@ -208,8 +214,9 @@ void run_bench_engine(const BenchEngineArgs& a) {
     sc.warmup = a.warmup >= 0 ? a.warmup : a.concurrency;
     scenarios.push_back(std::move(sc));
   }
-  LMD_CHECK(a.threads >= 1) << "bench_engine: --threads " << a.threads;
-  LMD_CHECK(a.block_len >= 1) << "bench_engine: --cache-block-seq-len " << a.block_len;
+  LMD_CHECK(a.engine.threads >= 1) << "bench_engine: --threads " << a.engine.threads;
+  const int block_len = a.engine.cache_block_seq_len;
+  LMD_CHECK(block_len >= 1) << "bench_engine: --cache-block-seq-len " << block_len;
 
   // Size the engine for the largest scenario: every slot may hold the longest request.
   int longest = 0, max_conc = 1, blocks = 0;
@@ -219,34 +226,30 @@ void run_bench_engine(const BenchEngineArgs& a) {
     longest = std::max(longest, l);
     const int conc = std::min<int>(sc.concurrency, static_cast<int>(sc.requests.size()));
     max_conc = std::max(max_conc, conc);
-    blocks = std::max(blocks, conc * ((l + 1 + a.block_len - 1) / a.block_len));
+    blocks = std::max(blocks, conc * ((l + 1 + block_len - 1) / block_len));
   }
-  lmd::EngineConfig cfg;
-  cfg.threads = a.threads;
-  cfg.session_len = a.session_len > 0 ? a.session_len : longest + 8;
-  cfg.max_batch_size = a.max_batch_size > 0 ? a.max_batch_size : max_conc;
-  cfg.cache_block_seq_len = a.block_len;
-  cfg.cache_max_entry_count = static_cast<float>(a.cache_blocks > 0 ? a.cache_blocks : blocks + max_conc);
-  cfg.quant_policy = a.quant_policy;
-  cfg.max_prefill_token_num = a.max_prefill;
-  cfg.max_prefill_token_num_decoding = a.max_prefill_decoding;
-  cfg.enable_prefix_caching = a.prefix_caching;
-  cfg.numerics = a.numerics;
-  cfg.tp = a.tp;
+  lmd::EngineConfig cfg = a.engine;
+  if (cfg.session_len <= 0) cfg.session_len = longest + 8;
+  if (cfg.max_batch_size <= 0) cfg.max_batch_size = max_conc;
+  if (a.cache_blocks > 0) {
+    cfg.cache_max_entry_count = static_cast<float>(a.cache_blocks);
+  } else if (cfg.cache_max_entry_count <= 0) {
+    cfg.cache_max_entry_count = static_cast<float>(blocks + max_conc);
+  }
 
   const auto t_load = Clock::now();
   auto engine = lmd::Engine::create(a.model, cfg);
   const double load_s = std::chrono::duration<double>(Clock::now() - t_load).count();
   json head = {{"engine", "lmdeploy"},
                {"isa", lmd::cpu_isa_name(lmd::cpu_isa())},
-               {"threads", a.threads},
-               {"numerics", a.numerics},
-               {"tp", a.tp},
-               {"quant_policy", a.quant_policy},
+               {"threads", cfg.threads},
+               {"numerics", cfg.numerics},
+               {"tp", cfg.tp},
+               {"quant_policy", cfg.quant_policy},
                {"session_len", cfg.session_len},
                {"max_batch_size", cfg.max_batch_size},
                {"cache_blocks", static_cast<int>(cfg.cache_max_entry_count)},
-               {"block_len", a.block_len},
+               {"block_len", block_len},
                {"vocab_size", engine->info().vocab_size},
                {"load_s", load_s}};
   std::cout << head.dump() << std::endl;
@@ -304,21 +307,12 @@ LMD_REGISTER_COMMAND(97, [](CLI::App& root) {
   c->add_option(flag("completion"), a->completion, "without --plan: tokens generated per request");
   c->add_option("--num", a->num, "without --plan: requests (0 = concurrency)");
   c->add_option("--warmup", a->warmup, "without --plan: warm-up requests (-1 = concurrency)");
-  c->add_option("--threads", a->threads, "compute threads");
-  c->add_option(flag("session_len"), a->session_len, "0: longest request + 8");
-  c->add_option(flag("max_batch_size"), a->max_batch_size, "0: the largest concurrency");
-  c->add_option(flag("cache_blocks"), a->cache_blocks, "KV blocks (0: enough for every slot)");
-  c->add_option(flag("cache_block_seq_len"), a->block_len, "tokens per KV block");
-  c->add_option(flag("quant_policy"), a->quant_policy,
-                "KV cache quantisation (EngineConfig::quant_policy; 0 = fp16)");
-  c->add_option(flag("max_prefill_token_num"), a->max_prefill, "prefill tokens per step");
-  c->add_option(flag("max_prefill_token_num_decoding"), a->max_prefill_decoding,
-                "prefill tokens per step while others decode (0 = max_prefill_token_num)");
-  c->add_flag(flag("enable_prefix_caching"), a->prefix_caching, "prefix caching");
+  c->add_option(flag("cache_blocks"), a->cache_blocks, "KV blocks (0: --cache-max-entry-count)");
+  lmd::cli::add_engine_options(c, a->engine);
+  c->footer("session_len, max_batch_size and cache_max_entry_count 0 (with --cache-blocks 0): sized for the largest "
+            "scenario (every slot may hold its longest request).");
   c->add_option("--temperature", a->temperature, "0 = greedy");
   c->add_option("--seed", a->seed, "prompts and sampling seed");
-  c->add_option("--numerics", a->numerics, "fast | exact | llama.cpp");
-  c->add_option("--tp", a->tp, "tensor parallel ranks (threads are split across them)");
   c->callback([a] { run_bench_engine(*a); });
 });
 

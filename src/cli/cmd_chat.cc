@@ -8,11 +8,11 @@
 #include <string>
 
 #include "cli/command.h"
+#include "cli/engine_options.h"
 #include "core/error.h"
 #include "common/logging.h"
 #include "common/paths.h"
 #include "engine/chat_session.h"
-#include "core/quant_policy.h"
 #include "lmdeploy/engine.h"
 #include "template/chat_template.h"
 
@@ -126,28 +126,8 @@ LMD_REGISTER_COMMAND(20, [](CLI::App& root) {
   cmd->add_flag(flag("ignore_eos"), o->gen.ignore_eos, "do not stop at eos");
   cmd->add_option(flag("seed"), o->seed, "random seed (same seed, same answer)")
       ->each([o](const std::string&) { o->has_seed = true; });
-  cmd->add_option(flag("cache_max_entry_count"), o->engine.cache_max_entry_count,
-                  "KV pool: fraction of available memory (< 1) or number of blocks (>= 1)")
-      ->capture_default_str();
-  cmd->add_option(flag("cache_block_seq_len"), o->engine.cache_block_seq_len, "tokens per KV block")
-      ->capture_default_str();
-  cmd->add_option(flag("session_len"), o->engine.session_len, "max tokens of a session (default: the model's)");
-  cmd->add_option(flag("max_batch_size"), o->engine.max_batch_size, "max concurrent sequences")
-      ->capture_default_str();
-  cmd->add_option(flag("max_prefill_token_num"), o->engine.max_prefill_token_num, "prefill tokens per step")
-      ->capture_default_str();
-  cmd->add_option(flag("threads"), o->engine.threads, "CPU threads (0 = all cores)")->capture_default_str();
-  cmd->add_option(flag("numerics"), o->engine.numerics,
-                  "fast | exact (fp32 activations) | llama.cpp (its CPU float ops, slow)")
-      ->check(CLI::IsMember({"fast", "exact", "llama.cpp"}))->capture_default_str();
-  cmd->add_option(flag("device"), o->engine.device, "cpu | cuda | auto")->capture_default_str();
+  lmd::cli::add_engine_options(cmd, o->engine);
   cmd->add_option(flag("chat_template"), o->chat_template, "template name or JSON file");
-  cmd->add_option(flag("model_name"), o->engine.model_name, "model / chat template name");
-  cmd->add_option(flag("tp"), o->engine.tp, "tensor parallel size (ranks; heads must divide by it)")->capture_default_str();
-  cmd->add_option(flag("quant_policy"), o->engine.quant_policy,
-                  "KV cache: 0|fp16, 4|8|int8, 16|int4 (default: the model's config.ini)")
-      ->transform(CLI::Validator(lmd::normalize_quant_policy, "0|fp16|4|8|int8|16|int4"));
-  cmd->add_flag(flag("enable_prefix_caching"), o->engine.enable_prefix_caching, "reuse KV of shared prefixes");
   cmd->add_option(flag("prompt"), o->prompt, "ask one question, print the answer, exit")
       ->each([o](const std::string&) { o->has_prompt = true; });
   cmd->add_option(flag("log_level"), o->log_level, "trace | debug | info | warning | error")->capture_default_str();

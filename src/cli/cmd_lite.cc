@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "cli/command.h"
+#include "core/error.h"
 #include "core/quant_policy.h"
 #include "lite/awq.h"
 #include "lite/calibrate.h"
@@ -16,6 +17,25 @@ bool parse_bool_word(const std::string& flag_name, const std::string& v) {
   if (v == "True" || v == "true" || v == "1" || v == "yes") return true;
   if (v == "False" || v == "false" || v == "0" || v == "no") return false;
   throw CLI::ValidationError(flag_name, "expected True or False, got '" + v + "'");
+}
+
+// lmdeploy's lite commands take --device (cuda there); these run on the CPU only, so cpu is
+// accepted and anything else is refused rather than silently ignored.
+void add_cpu_device_flag(CLI::App* cmd) {
+  const std::string command = cmd->get_name();
+  cmd->add_option(lmd::cli::flag("device"))
+      ->description("cpu (lite " + command + " runs on the CPU only)")
+      ->type_name("TEXT")
+      ->default_str("cpu")
+      ->transform(CLI::Validator(
+          [command](std::string& device) {
+            if (device != "cpu") {
+              throw lmd::Error("--device " + device + ": lite " + command +
+                               " runs on the CPU only (pass --device cpu or leave the flag out)");
+            }
+            return std::string();
+          },
+          ""));
 }
 
 void add_ppl(CLI::App& lite) {
@@ -57,7 +77,7 @@ void add_calibrate(CLI::App& lite) {
   cmd->add_option(flag("calib_seqlen"), o->seqlen, "tokens per sample")->capture_default_str();
   cmd->add_option(flag("work_dir"), o->work_dir, "output directory")->capture_default_str();
   cmd->add_option(flag("seed"), o->seed, "sampling seed")->capture_default_str();
-  cmd->add_option(flag("device"), "accepted for compatibility (this build runs on the CPU)");
+  add_cpu_device_flag(cmd);
   cmd->add_option(flag("threads"), o->threads, "CPU threads (0: all)");
   cmd->callback([o] {
     if (o->model.empty()) throw CLI::RequiredError("--model");
@@ -107,7 +127,7 @@ void add_auto_awq(CLI::App& lite) {
   cmd->add_option(flag("search_scale"), *search, "False: plain round-to-nearest")->capture_default_str();
   cmd->add_option(flag("search_tokens"), o->search_tokens, "activation rows kept per input for the search")
       ->capture_default_str();
-  cmd->add_option(flag("device"), "accepted for compatibility (this build runs on the CPU)");
+  add_cpu_device_flag(cmd);
   cmd->add_option(flag("threads"), o->threads, "CPU threads (0: all)");
   cmd->callback([o, sym, search] {
     if (o->model.empty()) throw CLI::RequiredError("--model");

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "cli/command.h"
+#include "cli/engine_options.h"
 #include "core/error.h"
 #include "core/cpu_features.h"
 #include "convert/load_model.h"
@@ -51,14 +52,6 @@ std::vector<int32_t> parse_int_list(const std::string& s, const char* what) {
   return v;
 }
 
-lmd::KvKind parse_kv(const std::string& s) {
-  if (s == "f32") return lmd::KvKind::kF32;
-  if (s == "f16") return lmd::KvKind::kF16;
-  if (s == "int8") return lmd::KvKind::kInt8;
-  if (s == "int4") return lmd::KvKind::kInt4;
-  throw lmd::Error("--kv: unknown KV cache kind '" + s + "' (f32|f16|int8|int4)");
-}
-
 void write_logits(const std::string& path, const std::vector<float>& v, size_t rows, size_t cols) {
   std::ofstream f(path, std::ios::binary);
   LMD_CHECK(f.good()) << "--out: cannot write " << path;
@@ -84,7 +77,7 @@ void run_logits(const LogitsArgs& a) {
   o.threads = a.threads;
   o.exact = a.exact || a.numerics == "exact";
   o.llamacpp_numerics = a.numerics == "llama.cpp";
-  o.kv_kind = parse_kv(a.kv);
+  o.kv_kind = lmd::cli::parse_kv_flag(a.kv);
   o.kv_num_blocks = static_cast<int32_t>((ids.size() + o.block_len - 1) / o.block_len);
   auto model = lmd::create_llama_model(w, o);
   const std::vector<float> logits = lmd::teacher_forced_logits(*model, ids);
@@ -101,7 +94,7 @@ void run_bench(const BenchArgs& a) {
   lmd::ModelRuntimeOptions o;
   o.threads = a.threads;
   o.exact = a.exact;
-  o.kv_kind = parse_kv(a.kv);
+  o.kv_kind = lmd::cli::parse_kv_flag(a.kv);
   int max_batch = 1;
   for (int x : b.decode_batches) max_batch = std::max(max_batch, x);
   const int per_seq = (b.context + b.decode_steps + o.block_len - 1) / o.block_len;
@@ -123,7 +116,7 @@ LMD_REGISTER_COMMAND(85, [](CLI::App& root) {
   c->add_flag("--exact", a->exact, "fp32 activations (no int8 activation quantisation)");
   c->add_option("--numerics", a->numerics, "fast | exact | llama.cpp (its CPU float ops, slow)")
       ->check(CLI::IsMember({"fast", "exact", "llama.cpp"}));
-  c->add_option("--kv", a->kv, "KV cache kind: f32|f16|int8|int4");
+  c->add_option("--kv", a->kv, "KV cache kind: f32, or a quant policy (f16, int8, int4, ...)");
   c->add_option("--threads", a->threads, "threads (0 = all cores)");
   c->callback([a] { run_logits(*a); });
 
@@ -135,7 +128,7 @@ LMD_REGISTER_COMMAND(85, [](CLI::App& root) {
   bc->add_option("--prefill", b->prefill, "prompt tokens of the prefill measurement (0 = skip)");
   bc->add_option("--batches", b->batches, "decode batch sizes, e.g. \"1 8 32\"");
   bc->add_option("--steps", b->steps, "decode steps per batch size");
-  bc->add_option("--kv", b->kv, "KV cache kind: f32|f16|int8|int4");
+  bc->add_option("--kv", b->kv, "KV cache kind: f32, or a quant policy (f16, int8, int4, ...)");
   bc->add_flag("--exact", b->exact, "fp32 activations");
   bc->callback([b] { run_bench(*b); });
 });

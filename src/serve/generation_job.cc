@@ -1,12 +1,24 @@
 // See generation_job.h.
 #include "serve/generation_job.h"
 
+#include "core/error.h"
+
 namespace lmd::serve {
 
-GenerationJob::GenerationJob(Engine& engine, ServerMetrics& metrics, std::vector<Request> requests)
-    : metrics_(metrics), start_(std::chrono::steady_clock::now()) {
+ApiError generation_error(const GenerationOutput& out) {
+  return ApiError(500, "generation failed: " + (out.error.empty() ? std::string("unknown engine error") : out.error),
+                  "", "engine_error");
+}
+
+GenerationJob::GenerationJob(Engine& engine, ServerMetrics& metrics, std::vector<Request> requests,
+                             int choices_per_prompt)
+    : metrics_(metrics), start_(std::chrono::steady_clock::now()), choices_per_prompt_(choices_per_prompt) {
   choices_.resize(requests.size());
   try {
+    LMD_CHECK_KIND(choices_per_prompt >= 1 && requests.size() % static_cast<size_t>(choices_per_prompt) == 0,
+                   kInternal)
+        << "GenerationJob: " << requests.size() << " requests are not a multiple of " << choices_per_prompt
+        << " choices per prompt";
     for (size_t i = 0; i < requests.size(); ++i) choices_[i].stream = engine.submit(std::move(requests[i]));
   } catch (...) {
     for (auto& c : choices_) {
@@ -72,6 +84,7 @@ void GenerationJob::observe(int index, const GenerationOutput& out) {
   }
   if (out.finish_reason.empty()) return;
   c.finished = true;
+  c.usage = out.usage;
   ++finished_;
   using secs = std::chrono::duration<double>;
   double ttft = secs(c.first_token - start_).count();
@@ -98,7 +111,30 @@ std::optional<ChoiceEvent> GenerationJob::next() {
     queue_.pop_front();
   }
   observe(ev.index, ev.out);
+  if (finished_ == size()) release_slot();
   return ev;
+}
+
+std::vector<ChoiceOutput> GenerationJob::collect() {
+  std::vector<ChoiceOutput> choices(choices_.size());
+  while (auto ev = next()) {
+    if (ev->out.finish_reason == "error") throw generation_error(ev->out);
+    ChoiceOutput& c = choices[ev->index];
+    c.text += ev->out.text;
+    c.token_ids.insert(c.token_ids.end(), ev->out.token_ids.begin(), ev->out.token_ids.end());
+    c.logprobs.insert(c.logprobs.end(), ev->out.logprobs.begin(), ev->out.logprobs.end());
+    if (!ev->out.finish_reason.empty()) c.finish_reason = ev->out.finish_reason;
+  }
+  return choices;
+}
+
+Usage GenerationJob::usage() const {
+  Usage u;
+  for (size_t i = 0; i < choices_.size(); ++i) {
+    if (i % static_cast<size_t>(choices_per_prompt_) == 0) u.prompt_tokens += choices_[i].usage.prompt_tokens;
+    u.completion_tokens += choices_[i].usage.completion_tokens;
+  }
+  return u;
 }
 
 }  // namespace lmd::serve

@@ -11,6 +11,7 @@
 #include "serve/api_server.h"
 #include "serve/generation_job.h"
 #include "serve/openai_protocol.h"
+#include "serve/stream_response.h"
 
 namespace lmd::serve {
 namespace {
@@ -42,19 +43,12 @@ void validate_gen(const GenerationConfig& gen) {
   }
 }
 
-ApiError engine_error(const GenerationOutput& out) {
-  return ApiError(500, "generation failed: " + (out.error.empty() ? std::string("unknown engine error") : out.error),
-                  "", "engine_error");
-}
-
-bool write_sse(httplib::DataSink& sink, const json& j) {
-  std::string s = "data: " + dump(j) + "\n\n";
-  return sink.write(s.data(), s.size());
-}
-
-bool write_done(httplib::DataSink& sink) {
-  static const std::string done = "data: [DONE]\n\n";
-  return sink.write(done.data(), done.size());
+// The end of an OpenAI stream: the usage chunk (stream_options.include_usage), then [DONE].
+std::function<std::string(const Usage&)> openai_trailer(const std::string& id, const char* object, int64_t created,
+                                                        const std::string& model, bool include_usage) {
+  return [=](const Usage& usage) {
+    return (include_usage ? sse_event(usage_chunk_json(id, object, created, model, usage)) : "") + sse_done();
+  };
 }
 
 // n requests of one prompt; choice i gets seed + i so the choices differ but repeat.
@@ -87,75 +81,42 @@ void ApiServer::handle_chat(const httplib::Request& req, httplib::Response& res)
   validate_gen(r.gen);
 
   acquire_slot(metrics_, cfg_.max_concurrent_requests);
-  auto job = std::make_shared<GenerationJob>(engine_, metrics_, fan_out(ids, r.gen, r.n, sessions_, r.session_id));
+  auto job = std::make_shared<GenerationJob>(engine_, metrics_, fan_out(ids, r.gen, r.n, sessions_, r.session_id), r.n);
   const std::string id = random_id("chatcmpl-");
   const int64_t created = now_s();
   TokenText text_of = [this](int32_t t) { return engine_.decode({t}); };
 
   if (!r.stream) {
-    std::vector<ChoiceOutput> choices(r.n);
-    Usage usage;
-    while (auto ev = job->next()) {
-      ChoiceOutput& c = choices[ev->index];
-      c.text += ev->out.text;
-      c.token_ids.insert(c.token_ids.end(), ev->out.token_ids.begin(), ev->out.token_ids.end());
-      c.logprobs.insert(c.logprobs.end(), ev->out.logprobs.begin(), ev->out.logprobs.end());
-      if (ev->out.finish_reason == "error") throw engine_error(ev->out);
-      if (!ev->out.finish_reason.empty()) {
-        c.finish_reason = ev->out.finish_reason;
-        usage.prompt_tokens = ev->out.usage.prompt_tokens;
-        usage.completion_tokens += ev->out.usage.completion_tokens;
-      }
-    }
-    res.set_content(dump(chat_completion_json(id, created, model_name_, choices, r.gen.logprobs, text_of, usage)),
-                    "application/json");
+    const std::vector<ChoiceOutput> choices = job->collect();
+    res.set_content(
+        dump(chat_completion_json(id, created, model_name_, choices, r.gen.logprobs, text_of, job->usage())),
+        "application/json");
     return;
   }
 
   const std::string model = model_name_;
-  const bool logprobs = r.gen.logprobs, include_usage = r.include_usage;
-  const int n = r.n;
-  res.set_header("Cache-Control", "no-cache");
-  res.set_chunked_content_provider(
-      "text/event-stream",
-      [job, id, created, model, logprobs, include_usage, n, text_of](size_t, httplib::DataSink& sink) {
-        for (int i = 0; i < n; ++i) {
-          if (!write_sse(sink, chat_chunk_json(id, created, model, i, {{"role", "assistant"}, {"content", ""}},
-                                               nullptr, ""))) {
-            job->cancel();
-            return false;
-          }
-        }
-        Usage usage;
-        while (auto ev = job->next()) {
-          const GenerationOutput& out = ev->out;
-          if (out.finish_reason == "error") {
-            write_sse(sink, engine_error(out).to_json());
-            break;
-          }
-          bool ok = true;
-          if (!out.text.empty() || !out.logprobs.empty()) {
-            ok = write_sse(sink, chat_chunk_json(id, created, model, ev->index, {{"content", out.text}},
-                                                 logprobs ? chat_logprobs_json(out.logprobs, text_of) : json(), ""));
-          }
-          if (ok && !out.finish_reason.empty()) {
-            usage.prompt_tokens = out.usage.prompt_tokens;
-            usage.completion_tokens += out.usage.completion_tokens;
-            ok = write_sse(sink, chat_chunk_json(id, created, model, ev->index, json::object(), nullptr,
-                                                 out.finish_reason));
-          }
-          if (!ok) {  // the client went away: free its KV now
-            job->cancel();
-            return false;
-          }
-        }
-        job->release_slot();
-        if (include_usage) write_sse(sink, usage_chunk_json(id, "chat.completion.chunk", created, model, usage));
-        write_done(sink);
-        sink.done();
-        return true;
-      },
-      [job](bool) { job->cancel(); });
+  const bool logprobs = r.gen.logprobs;
+  StreamFormat format;
+  format.content_type = "text/event-stream";
+  for (int i = 0; i < r.n; ++i) {
+    format.preamble.push_back(
+        sse_event(chat_chunk_json(id, created, model, i, {{"role", "assistant"}, {"content", ""}}, nullptr, "")));
+  }
+  format.chunk = [id, created, model, logprobs, text_of](const ChoiceEvent& ev) {
+    const GenerationOutput& out = ev.out;
+    if (out.finish_reason == "error") return sse_event(generation_error(out).to_json());
+    std::string bytes;
+    if (!out.text.empty() || !out.logprobs.empty()) {
+      bytes = sse_event(chat_chunk_json(id, created, model, ev.index, {{"content", out.text}},
+                                        logprobs ? chat_logprobs_json(out.logprobs, text_of) : json(), ""));
+    }
+    if (!out.finish_reason.empty()) {
+      bytes += sse_event(chat_chunk_json(id, created, model, ev.index, json::object(), nullptr, out.finish_reason));
+    }
+    return bytes;
+  };
+  format.trailer = openai_trailer(id, "chat.completion.chunk", created, model, r.include_usage);
+  stream_job(res, std::move(job), std::move(format));
 }
 
 void ApiServer::handle_completions(const httplib::Request& req, httplib::Response& res) {
@@ -173,71 +134,40 @@ void ApiServer::handle_completions(const httplib::Request& req, httplib::Respons
       echo_text.push_back(r.echo ? p : "");
     }
   }
-  const int choices_n = static_cast<int>(reqs.size());
   acquire_slot(metrics_, cfg_.max_concurrent_requests);
-  auto job = std::make_shared<GenerationJob>(engine_, metrics_, std::move(reqs));
+  auto job = std::make_shared<GenerationJob>(engine_, metrics_, std::move(reqs), r.n);
   const std::string id = random_id("cmpl-");
   const int64_t created = now_s();
   TokenText text_of = [this](int32_t t) { return engine_.decode({t}); };
 
   if (!r.stream) {
-    std::vector<ChoiceOutput> choices(choices_n);
-    for (int i = 0; i < choices_n; ++i) choices[i].text = echo_text[i];
-    Usage usage;
-    while (auto ev = job->next()) {
-      ChoiceOutput& c = choices[ev->index];
-      c.text += ev->out.text;
-      c.logprobs.insert(c.logprobs.end(), ev->out.logprobs.begin(), ev->out.logprobs.end());
-      if (ev->out.finish_reason == "error") throw engine_error(ev->out);
-      if (!ev->out.finish_reason.empty()) {
-        c.finish_reason = ev->out.finish_reason;
-        usage.prompt_tokens += ev->out.usage.prompt_tokens;
-        usage.completion_tokens += ev->out.usage.completion_tokens;
-      }
-    }
-    res.set_content(dump(completion_json(id, created, model_name_, choices, r.gen.logprobs ? 1 : 0, text_of, usage)),
-                    "application/json");
+    std::vector<ChoiceOutput> choices = job->collect();
+    for (size_t i = 0; i < choices.size(); ++i) choices[i].text.insert(0, echo_text[i]);
+    res.set_content(
+        dump(completion_json(id, created, model_name_, choices, r.gen.logprobs ? 1 : 0, text_of, job->usage())),
+        "application/json");
     return;
   }
 
   const std::string model = model_name_;
-  const bool logprobs = r.gen.logprobs, include_usage = r.include_usage;
-  res.set_header("Cache-Control", "no-cache");
-  res.set_chunked_content_provider(
-      "text/event-stream",
-      [job, id, created, model, logprobs, include_usage, echo_text, text_of](size_t, httplib::DataSink& sink) {
-        for (size_t i = 0; i < echo_text.size(); ++i) {
-          if (!echo_text[i].empty() &&
-              !write_sse(sink, completion_chunk_json(id, created, model, int(i), echo_text[i], nullptr, ""))) {
-            job->cancel();
-            return false;
-          }
-        }
-        Usage usage;
-        while (auto ev = job->next()) {
-          const GenerationOutput& out = ev->out;
-          if (out.finish_reason == "error") {
-            write_sse(sink, engine_error(out).to_json());
-            break;
-          }
-          if (!out.finish_reason.empty()) {
-            usage.prompt_tokens += out.usage.prompt_tokens;
-            usage.completion_tokens += out.usage.completion_tokens;
-          }
-          if (out.text.empty() && out.finish_reason.empty() && out.logprobs.empty()) continue;
-          json lp = logprobs ? completion_logprobs_json(out.logprobs, text_of, 0) : json();
-          if (!write_sse(sink, completion_chunk_json(id, created, model, ev->index, out.text, lp, out.finish_reason))) {
-            job->cancel();
-            return false;
-          }
-        }
-        job->release_slot();
-        if (include_usage) write_sse(sink, usage_chunk_json(id, "text_completion", created, model, usage));
-        write_done(sink);
-        sink.done();
-        return true;
-      },
-      [job](bool) { job->cancel(); });
+  const bool logprobs = r.gen.logprobs;
+  StreamFormat format;
+  format.content_type = "text/event-stream";
+  for (size_t i = 0; i < echo_text.size(); ++i) {
+    if (!echo_text[i].empty()) {
+      format.preamble.push_back(
+          sse_event(completion_chunk_json(id, created, model, int(i), echo_text[i], nullptr, "")));
+    }
+  }
+  format.chunk = [id, created, model, logprobs, text_of](const ChoiceEvent& ev) {
+    const GenerationOutput& out = ev.out;
+    if (out.finish_reason == "error") return sse_event(generation_error(out).to_json());
+    if (out.text.empty() && out.finish_reason.empty() && out.logprobs.empty()) return std::string();
+    json lp = logprobs ? completion_logprobs_json(out.logprobs, text_of, 0) : json();
+    return sse_event(completion_chunk_json(id, created, model, ev.index, out.text, lp, out.finish_reason));
+  };
+  format.trailer = openai_trailer(id, "text_completion", created, model, r.include_usage);
+  stream_job(res, std::move(job), std::move(format));
 }
 
 namespace {
@@ -319,49 +249,30 @@ void ApiServer::handle_interactive(const httplib::Request& req, httplib::Respons
   auto job = std::make_shared<GenerationJob>(engine_, metrics_, std::move(one));
 
   if (!r.stream) {
-    std::string text;
-    int tokens = 0;
-    std::string finish;
-    while (auto ev = job->next()) {
-      if (ev->out.finish_reason == "error") throw engine_error(ev->out);
-      text += ev->out.text;
-      tokens += static_cast<int>(ev->out.token_ids.size());
-      if (!ev->out.finish_reason.empty()) {
-        finish = ev->out.finish_reason;
-        turn->finished_ok = finish != "cancelled";
-        turn->new_history = history + ev->out.usage.prompt_tokens + ev->out.usage.completion_tokens;
-      }
-    }
-    res.set_content(dump(interactive_json(text, tokens, input_tokens, history, finish)), "application/json");
+    const ChoiceOutput out = job->collect()[0];
+    const Usage usage = job->usage();
+    turn->finished_ok = out.finish_reason != "cancelled";
+    turn->new_history = history + usage.prompt_tokens + usage.completion_tokens;
+    res.set_content(dump(interactive_json(out.text, static_cast<int>(out.token_ids.size()), input_tokens, history,
+                                          out.finish_reason)),
+                    "application/json");
     return;
   }
-  res.set_chunked_content_provider(
-      "application/x-ndjson",
-      [job, turn, input_tokens, history](size_t, httplib::DataSink& sink) {
-        int tokens = 0;
-        while (auto ev = job->next()) {
-          const GenerationOutput& out = ev->out;
-          tokens += static_cast<int>(out.token_ids.size());
-          if (!out.finish_reason.empty() && out.finish_reason != "error") {
-            turn->finished_ok = out.finish_reason != "cancelled";
-            turn->new_history = history + out.usage.prompt_tokens + out.usage.completion_tokens;
-          }
-          json j = interactive_json(out.text, tokens, input_tokens, history, out.finish_reason);
-          if (out.finish_reason == "error") j["error"] = out.error;
-          std::string line = dump(j) + "\n";
-          if (!out.finish_reason.empty()) {
-            job->release_slot();
-            turn->release();
-          }
-          if (!sink.write(line.data(), line.size())) {
-            job->cancel();
-            return false;
-          }
-        }
-        sink.done();
-        return true;
-      },
-      [job](bool) { job->cancel(); });
+  StreamFormat format;
+  format.content_type = "application/x-ndjson";
+  format.chunk = [turn, input_tokens, history, tokens = 0](const ChoiceEvent& ev) mutable {
+    const GenerationOutput& out = ev.out;
+    tokens += static_cast<int>(out.token_ids.size());
+    if (!out.finish_reason.empty() && out.finish_reason != "error") {
+      turn->finished_ok = out.finish_reason != "cancelled";
+      turn->new_history = history + out.usage.prompt_tokens + out.usage.completion_tokens;
+    }
+    json j = interactive_json(out.text, tokens, input_tokens, history, out.finish_reason);
+    if (out.finish_reason == "error") j["error"] = out.error;
+    if (!out.finish_reason.empty()) turn->release();
+    return dump(j) + "\n";
+  };
+  stream_job(res, std::move(job), std::move(format));
 }
 
 void ApiServer::handle_encode(const httplib::Request& req, httplib::Response& res) {

@@ -1,15 +1,14 @@
 // See gradio_server.h.
 #include "serve/gradio_server.h"
 
-#include "core/error.h"
 #include "serve/api_error.h"
 #include "serve/http_forward.h"
-#include "serve/openai_protocol.h"
 #include "serve/web_ui.h"
 
 namespace lmd::serve {
 
-WebUiRelay::WebUiRelay(std::string api_url) : api_url_(std::move(api_url)), http_(std::make_unique<HttpServer>()) {
+WebUiRelay::WebUiRelay(std::string api_url)
+    : api_url_(std::move(api_url)), http_(std::make_unique<HttpServer>("gradio")) {
   while (!api_url_.empty() && api_url_.back() == '/') api_url_.pop_back();
   http_->new_task_queue = [] { return new httplib::ThreadPool(64); };
   http_->Get("/", [](const httplib::Request&, httplib::Response& res) {
@@ -18,9 +17,8 @@ WebUiRelay::WebUiRelay(std::string api_url) : api_url_(std::move(api_url)), http
   auto relay = [this](const httplib::Request& req, httplib::Response& res) {
     ForwardResult r = forward_request(api_url_, req, res);
     if (!r.connected) {
-      ApiError e(502, "the api_server at " + api_url_ + " cannot be reached: " + r.error, "", "upstream_unreachable");
-      res.status = e.status();
-      res.set_content(dump(e.to_json()), "application/json");
+      send_error(res, ApiError(502, "the api_server at " + api_url_ + " cannot be reached: " + r.error, "",
+                               "upstream_unreachable"));
     }
   };
   http_->Get("/v1/.*", relay);
@@ -32,7 +30,7 @@ WebUiRelay::WebUiRelay(std::string api_url) : api_url_(std::move(api_url)), http
 
 WebUiRelay::~WebUiRelay() { stop(); }
 
-int WebUiRelay::bind(const std::string& host, int port) { return http_->bind(host, port, "gradio"); }
+int WebUiRelay::bind(const std::string& host, int port) { return http_->bind(host, port); }
 
 void WebUiRelay::listen() { http_->listen_after_bind(); }
 

@@ -11,11 +11,6 @@
 namespace lmd::serve {
 namespace {
 
-void send_error(httplib::Response& res, const ApiError& e) {
-  res.status = e.status();
-  res.set_content(dump(e.to_json()), "application/json");
-}
-
 std::string trim_slash(std::string url) {
   while (!url.empty() && url.back() == '/') url.pop_back();
   return url;
@@ -23,19 +18,10 @@ std::string trim_slash(std::string url) {
 
 }  // namespace
 
-ProxyServer::ProxyServer(ProxyConfig cfg) : cfg_(std::move(cfg)), http_(std::make_unique<HttpServer>()) {
+ProxyServer::ProxyServer(ProxyConfig cfg) : cfg_(std::move(cfg)), http_(std::make_unique<HttpServer>("proxy")) {
   for (const auto& n : cfg_.nodes) add_node(n);
   const size_t workers = static_cast<size_t>(std::max(cfg_.workers, 4));
   http_->new_task_queue = [workers] { return new httplib::ThreadPool(workers); };
-  http_->set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
-    try {
-      std::rethrow_exception(ep);
-    } catch (const ApiError& e) {
-      send_error(res, e);
-    } catch (const std::exception& e) {
-      send_error(res, ApiError(500, std::string("proxy internal error: ") + e.what()));
-    }
-  });
   http_->Get("/health", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("{\"status\":\"ok\"}", "application/json");
   });
@@ -65,7 +51,7 @@ ProxyServer::ProxyServer(ProxyConfig cfg) : cfg_(std::move(cfg)), http_(std::mak
 
 ProxyServer::~ProxyServer() { stop(); }
 
-int ProxyServer::bind(const std::string& host, int port) { return http_->bind(host, port, "proxy"); }
+int ProxyServer::bind(const std::string& host, int port) { return http_->bind(host, port); }
 
 void ProxyServer::listen() {
   health_ = std::thread([this] { health_loop(); });

@@ -8,7 +8,6 @@
 
 #include <cmath>
 #include <cstring>
-#include <random>
 #include <vector>
 
 #include "kernels/common/half.h"
@@ -17,17 +16,10 @@
 #include "kernels/cuda/rope_kv_write.cuh"
 #include "core/step_tables.h"
 #include "tests/cuda/schedules.h"
+#include "tests/test_util/random.h"
 
 namespace lmd::cuda_test {
 namespace {
-
-std::vector<float> random_floats(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> u(-1.5f, 1.5f);
-  std::vector<float> v(n);
-  for (float& x : v) x = u(rng);
-  return v;
-}
 
 struct Case {
   int head_num, kv_head_num, head_dim;
@@ -101,8 +93,9 @@ void run_case(const Case& c, bool adjacent) {
   std::vector<float> cs(static_cast<size_t>(n) * rot_dim / 2), sn(cs.size()), logn(n);
   rope_tables(pos.data(), n, rot_dim, 10000.0, 0.0f, 2048, 100, cs.data(), sn.data());
   for (int t = 0; t < n; ++t) logn[t] = 1.0f + 0.001f * t;
-  const std::vector<float> q0 = random_floats(static_cast<size_t>(n) * qd, 1), k0 = random_floats(static_cast<size_t>(n) * kd, 2),
-                           v0 = random_floats(static_cast<size_t>(n) * kd, 3);
+  const std::vector<float> q0 = test_util::uniform(static_cast<size_t>(n) * qd, 1, -1.5f, 1.5f),
+                           k0 = test_util::uniform(static_cast<size_t>(n) * kd, 2, -1.5f, 1.5f),
+                           v0 = test_util::uniform(static_cast<size_t>(n) * kd, 3, -1.5f, 1.5f);
 
   // Host reference: rotated q, k and the cache.
   std::vector<float> q_ref = q0, k_ref = k0;
@@ -141,7 +134,7 @@ void run_case(const Case& c, bool adjacent) {
       offsets.push_back(static_cast<int32_t>(flat.size()));
       flat.insert(flat.end(), t.begin(), t.end());
     }
-    const std::vector<float> qd_rows = random_floats(static_cast<size_t>(rows) * qd, 4);
+    const std::vector<float> qd_rows = test_util::uniform(static_cast<size_t>(rows) * qd, 4, -1.5f, 1.5f);
     const int split_len = 32;
     const int num_splits = (100 + split_len - 1) / split_len;
     std::vector<float> out(static_cast<size_t>(rows) * qd), part_o(static_cast<size_t>(rows) * c.head_num * num_splits * hd),

@@ -13,17 +13,10 @@
 #include "kernels/cuda/silu_mul.cuh"
 #include "kernels/cuda/w4a16_gemv.cuh"
 #include "tests/cuda/schedules.h"
+#include "tests/test_util/random.h"
 
 namespace lmd::cuda_test {
 namespace {
-
-std::vector<float> random_floats(size_t n, uint32_t seed, float lo = -2.0f, float hi = 2.0f) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> u(lo, hi);
-  std::vector<float> v(n);
-  for (float& x : v) x = u(rng);
-  return v;
-}
 
 template <typename T>
 std::vector<T> convert(const std::vector<float>& v) {
@@ -36,7 +29,9 @@ template <typename T>
 void check_rms_norm(float rel_tol) {
   const int n = 3, dim = 1000;
   const float eps = 1e-5f;
-  const std::vector<float> xf = random_floats(n * dim, 1), rf = random_floats(n * dim, 2), wf = random_floats(dim, 3);
+  const std::vector<float> xf = test_util::uniform(n * dim, 1, -2.0f, 2.0f),
+                           rf = test_util::uniform(n * dim, 2, -2.0f, 2.0f),
+                           wf = test_util::uniform(dim, 3, -2.0f, 2.0f);
   for (bool with_residual : {false, true}) {
     for_each_schedule([&] {
       std::vector<T> x = convert<T>(xf), res = convert<T>(rf), w = convert<T>(wf), out(n * dim);
@@ -70,7 +65,7 @@ TEST(CudaKernels, RmsNormBf16) { check_rms_norm<__nv_bfloat16>(1e-2f); }
 
 TEST(CudaKernels, SiluMul) {
   const int64_t count = 1000;  // not a multiple of the 256-thread block
-  const std::vector<float> g = random_floats(count, 4, -8.0f, 8.0f), u = random_floats(count, 5);
+  const std::vector<float> g = test_util::uniform(count, 4, -8.0f, 8.0f), u = test_util::uniform(count, 5, -2.0f, 2.0f);
   for_each_schedule([&] {
     std::vector<float> out(count);
     cuda::silu_mul(g.data(), u.data(), count, out.data());
@@ -83,7 +78,7 @@ TEST(CudaKernels, SiluMul) {
 
 TEST(CudaKernels, EmbeddingDenseIsExact) {
   const int vocab = 50, dim = 200;
-  const std::vector<float> table = random_floats(vocab * dim, 6);
+  const std::vector<float> table = test_util::uniform(vocab * dim, 6, -2.0f, 2.0f);
   const std::vector<__half> table_h = convert<__half>(table);
   std::vector<int32_t> tokens = {7, 0, 49, 7, 13};
   for_each_schedule([&] {
@@ -151,9 +146,9 @@ void check_w4a16(int group, double tol, int n) {
   SCOPED_TRACE("n = " + std::to_string(n));
   const int rows = 37, cols = 384;  // partial row tile (37 % 4)
   const Int4Weights w = random_int4(rows, cols, group, 100 + group);
-  const std::vector<float> xf = random_floats(static_cast<size_t>(n) * cols, 8);
+  const std::vector<float> xf = test_util::uniform(static_cast<size_t>(n) * cols, 8, -2.0f, 2.0f);
   const std::vector<T> x = convert<T>(xf);
-  const std::vector<float> bias = random_floats(rows, 9);
+  const std::vector<float> bias = test_util::uniform(rows, 9, -2.0f, 2.0f);
   const cuda::W4Matrix m{w.nibbles.data(), w.scale_min.data(), rows, cols, group};
   for (bool accumulate : {false, true}) {
     for_each_schedule([&] {

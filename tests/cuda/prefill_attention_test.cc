@@ -30,17 +30,10 @@
 #include "kernels/common/kv_quant.h"
 #include "kernels/cuda/prefill_attention.cuh"
 #include "tests/cuda/schedules.h"
+#include "tests/test_util/random.h"
 
 namespace lmd::cuda_test {
 namespace {
-
-std::vector<float> uniform(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> u(-1.5f, 1.5f);
-  std::vector<float> v(n);
-  for (float& x : v) x = u(rng);
-  return v;
-}
 
 double to_f16(double x) { return fp16_to_f32(f32_to_fp16(static_cast<float>(x))); }
 
@@ -111,7 +104,8 @@ void run_case(const Case& c) {
   // K / V of every position (history and this step's rows), written into the cache.
   for (size_t s = 0; s < seqs.size(); ++s) {
     const int len = seqs[s].history + seqs[s].n_rows;
-    const std::vector<float> kv = uniform(static_cast<size_t>(len) * 2 * c.kv_head_num * hd, 100 + s);
+    const std::vector<float> kv =
+        test_util::uniform(static_cast<size_t>(len) * 2 * c.kv_head_num * hd, 100 + s, -1.5f, 1.5f);
     for (int p = 0; p < len; ++p) {
       uint8_t* block = cache.data() + L.block_bytes() * flat_tables[seqs[s].table_offset + p / c.block_len];
       for (int h = 0; h < c.kv_head_num; ++h)
@@ -121,7 +115,7 @@ void run_case(const Case& c) {
     }
   }
   const size_t qsize = static_cast<size_t>(rows) * c.head_num * hd;
-  const std::vector<float> q = uniform(qsize, 1);
+  const std::vector<float> q = test_util::uniform(qsize, 1, -1.5f, 1.5f);
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
 
   // References: exact and with Q, K, V rounded to fp16 as the kernel's mma inputs.

@@ -15,6 +15,7 @@
 #include "kernels/common/half.h"
 #include "kernels/cuda/w4a16_gemm.cuh"
 #include "tests/cuda/schedules.h"
+#include "tests/test_util/random.h"
 
 namespace lmd::cuda_test {
 namespace {
@@ -43,13 +44,7 @@ Int4 random_int4(int rows, int cols, int group, uint32_t seed) {
   return w;
 }
 
-std::vector<float> randn(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> nd(0.0f, 1.0f);
-  std::vector<float> v(n);
-  for (auto& x : v) x = nd(rng);
-  return v;
-}
+using test_util::randn;
 
 TEST(CudaW4a16Gemm, RepackRoundTripIsBitExact) {
   for (int rows : {8, 37, 130}) {

@@ -17,17 +17,12 @@
 #include "backend/cuda/cuda_backend.h"
 #include "kernels/common/half.h"
 #include "core/weights.h"
+#include "tests/test_util/random.h"
 
 namespace lmd {
 namespace backend_test {
 
-inline std::vector<float> randn(size_t n, uint32_t seed, float scale = 1.0f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> nd(0.0f, scale);
-  std::vector<float> v(n);
-  for (auto& x : v) x = nd(rng);
-  return v;
-}
+using test_util::randn;
 
 // A matrix [rows, cols] in `dtype` (random codes and scales for the quantised formats).
 inline WeightTensor random_weight(DType dtype, int64_t rows, int64_t cols, int group, uint32_t seed) {

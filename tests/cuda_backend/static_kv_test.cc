@@ -14,7 +14,6 @@
 #include <cstring>
 #include <fstream>
 #include <string>
-#include <random>
 #include <vector>
 
 #include "backend/backend.h"
@@ -25,17 +24,12 @@
 #include "model/llama.h"
 #include "tokenizer/tokenizer.h"
 #include "tests/unit/model/tiny_llama.h"
+#include "tests/test_util/random.h"
 
 namespace lmd {
 namespace {
 
-std::vector<float> randn(size_t n, uint32_t seed, float scale) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> nd(0.0f, scale);
-  std::vector<float> v(n);
-  for (auto& x : v) x = nd(rng);
-  return v;
-}
+using test_util::randn;
 
 // The oracle: lmdeploy's static int8 KV stored in our layout (core/kv_layout.h) as llama.cc
 // does — unsigned code q + 128 with q = clamp(rint((x - zp) / scale), -128, 127), params

@@ -135,3 +135,47 @@ def test_tmux_terminal(lmd_binary, model_path, no_system_template):
             "chat did not exit on `exit`"
     finally:
         subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True)
+
+
+# Every command that builds an engine takes the engine flags from one declaration
+# (src/cli/engine_options.h): the same flags in both spellings, and the same error for a bad
+# value. The extra argument is a model path the parse error stops before loading.
+ENGINE_COMMANDS = [["chat"], ["serve", "api_server"], ["serve", "gradio", "MODEL"], ["bench_engine", "MODEL"]]
+ENGINE_FLAGS = ["session_len", "max_batch_size", "cache_max_entry_count", "cache_block_seq_len", "quant_policy",
+                "max_prefill_token_num", "max_prefill_token_num_decoding", "threads", "device", "tp", "numerics",
+                "model_name", "enable_prefix_caching"]
+
+
+@pytest.mark.parametrize("command", ENGINE_COMMANDS, ids=lambda c: "_".join(c[:2]))
+def test_engine_commands_list_the_same_engine_flags(lmd_binary, command):
+    p = subprocess.run([str(lmd_binary), *command, "--help"], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    for name in ENGINE_FLAGS:
+        spellings = f"--{name}" if "_" not in name else f"--{name},--{name.replace('_', '-')}"
+        assert spellings in p.stdout, f"{' '.join(command)} --help lacks {spellings}:\n{p.stdout}"
+
+
+def test_bad_quant_policy_is_the_same_error_from_every_engine_command(lmd_binary):
+    errors = {}
+    for command in ENGINE_COMMANDS:
+        p = subprocess.run([str(lmd_binary), *command, "--quant-policy", "3"], capture_output=True, text=True,
+                           timeout=60)
+        assert p.returncode != 0, command
+        errors[" ".join(command[:2])] = p.stderr.strip()
+    assert len(set(errors.values())) == 1, errors
+    message = next(iter(errors.values()))
+    assert message.startswith("error: quant_policy '3': unknown value") and "\n" not in message, message
+
+
+def test_lite_device_is_cpu_or_a_clear_error(lmd_binary, model_path, tmp_path):
+    for command in ("calibrate", "auto_awq"):
+        p = subprocess.run([str(lmd_binary), "lite", command, str(model_path), "--device", "cuda"],
+                           capture_output=True, text=True, timeout=60)
+        assert p.returncode != 0
+        assert p.stderr.strip() == f"error: --device cuda: lite {command} runs on the CPU only " \
+                                   "(pass --device cpu or leave the flag out)", p.stderr
+    # cpu is accepted: the command gets past its flags and fails on the missing dataset.
+    p = subprocess.run([str(lmd_binary), "lite", "calibrate", str(model_path), "--device", "cpu",
+                        "--calib-dataset", str(tmp_path / "none.txt"), "--work-dir", str(tmp_path / "w")],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode != 0 and "none.txt" in p.stderr and "--device" not in p.stderr, p.stderr

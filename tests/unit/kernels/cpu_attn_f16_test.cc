@@ -5,12 +5,12 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <random>
 #include <vector>
 
 #include "core/cpu_features.h"
 #include "kernels/common/half.h"
 #include "kernels/cpu/cpu_kernels.h"
+#include "tests/test_util/random.h"
 
 namespace lmd::cpu {
 namespace {
@@ -22,13 +22,7 @@ std::vector<CpuIsa> fast_isas() {
   return v;
 }
 
-std::vector<float> randn(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> d(0.0f, 1.0f);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(rng);
-  return v;
-}
+using test_util::randn;
 
 std::vector<uint16_t> to_f16(const std::vector<float>& x) {
   std::vector<uint16_t> h(x.size());

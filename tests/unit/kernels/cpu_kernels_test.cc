@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "kernels/common/half.h"
 #include "kernels/cpu/cpu_kernels.h"
+#include "tests/test_util/random.h"
 
 namespace lmd::cpu {
 namespace {
@@ -22,13 +23,7 @@ std::vector<CpuIsa> fast_isas() {
   return v;
 }
 
-std::vector<float> randn(size_t n, uint32_t seed, float scale = 1.0f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> d(0.0f, scale);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(rng);
-  return v;
-}
+using test_util::randn;
 
 // Packed int4 / int8 weights with random codes and scales, in cpu_kernels.h's layout.
 struct Int4Storage {

@@ -2,22 +2,16 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <random>
 #include <vector>
 
 #include "kernels/common/int4.h"
 #include "kernels/common/kv_quant.h"
+#include "tests/test_util/random.h"
 
 namespace lmd {
 namespace {
 
-std::vector<float> randn(int n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> d(0.0f, 2.0f);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(rng);
-  return v;
-}
+std::vector<float> randn(int n, uint32_t seed) { return test_util::randn(static_cast<size_t>(n), seed, 2.0f); }
 
 TEST(KvQuant, Int8RoundTripWithinHalfStep) {
   const std::vector<float> x = randn(64, 1);

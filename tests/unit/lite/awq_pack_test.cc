@@ -1,28 +1,20 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <random>
 
 #include "core/error.h"
 #include "kernels/common/half.h"
 #include "lite/awq_pack.h"
 #include "lite/dataset.h"
 #include "lite/lite_model.h"
+#include "tests/test_util/random.h"
 
 namespace lmd::lite {
 namespace {
 
-std::vector<float> random_matrix(int64_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> d(0.0f, 0.05f);
-  std::vector<float> w(static_cast<size_t>(n));
-  for (auto& x : w) x = d(rng);
-  return w;
-}
-
 TEST(AwqPack, PackUnpackRoundTrips) {
   const int64_t out = 48, in = 96;
-  const auto w = random_matrix(out * in, 1);
+  const auto w = test_util::randn(out * in, 1, 0.05f);
   const QuantizedLinear ql = quantize_linear(w.data(), out, in, 32);
   const AwqPacked p = pack_awq(ql);
   ASSERT_EQ(p.qweight.size(), static_cast<size_t>(in * out / 8));
@@ -49,7 +41,7 @@ TEST(AwqPack, NibbleOrderIsAutoAwqs) {
 
 TEST(AwqPack, DequantisedWithinHalfAStep) {
   const int64_t out = 16, in = 128;
-  const auto w = random_matrix(out * in, 2);
+  const auto w = test_util::randn(out * in, 2, 0.05f);
   const QuantizedLinear ql = quantize_linear(w.data(), out, in, 64);
   const std::vector<float> d = ql.dequantize();
   for (int64_t r = 0; r < out; ++r)
@@ -63,7 +55,7 @@ TEST(AwqPack, DequantisedWithinHalfAStep) {
 }
 
 TEST(AwqPack, GroupNotDividingFeaturesNamesTheShape) {
-  const auto w = random_matrix(8 * 576, 3);
+  const auto w = test_util::randn(8 * 576, 3, 0.05f);
   try {
     quantize_linear(w.data(), 8, 576, 128);
     FAIL() << "expected an error";

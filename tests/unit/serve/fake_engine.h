@@ -6,14 +6,18 @@
 //   stop strings are matched on the text and not output; logprobs are -0.25 * (k % 4).
 // It records every Request, cancel and end_session, and reports KV blocks in use by
 // running streams (2 each) so the disconnect test can watch them return to 0.
+// `fail_submit` makes submit() throw (an lmd::Error of a kind, or another exception) as the
+// real engine does on a request it refuses.
 #pragma once
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <thread>
 
+#include "core/error.h"
 #include "lmdeploy/engine.h"
 
 namespace lmd::serve::testing {
@@ -31,8 +35,10 @@ class FakeEngine : public Engine {
 
   std::atomic<int> token_delay_ms{0};
   std::atomic<bool> endless{false};  // never stop on its own (for disconnect tests)
+  std::function<void()> fail_submit;  // set before requests arrive; called by submit()
 
   std::shared_ptr<OutputStream> submit(Request request) override {
+    if (fail_submit) fail_submit();
     std::lock_guard<std::mutex> lock(mu_);
     requests_.push_back(request);
     stats_.prefill_tokens += static_cast<int64_t>(request.prompt_ids.size());
