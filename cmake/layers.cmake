@@ -75,5 +75,5 @@ lmd_layer(loader DIRS src/loader DEPS engine model convert backend tokenizer tem
           EXTRA nlohmann_json::nlohmann_json)
 lmd_layer(lite DIRS src/lite DEPS model backend convert format tokenizer common core
           EXTRA nlohmann_json::nlohmann_json)
-lmd_layer(serve DIRS src/serve DEPS api template tokenizer common core
+lmd_layer(serve DIRS src/serve DEPS api template common core
           EXTRA nlohmann_json::nlohmann_json PkgConfig::HTTPLIB)

@@ -4,7 +4,7 @@
 #include <cmath>
 #include <limits>
 
-#include "tokenizer/utf8.h"
+#include "common/utf8.h"
 
 namespace lmd::serve {
 namespace {

@@ -4,7 +4,7 @@
 
 #include "core/error.h"
 #include "common/logging.h"
-#include "tokenizer/utf8.h"
+#include "common/utf8.h"
 
 namespace lmd {
 namespace {

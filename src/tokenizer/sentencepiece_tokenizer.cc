@@ -5,7 +5,7 @@
 #include <cstdio>
 
 #include "core/error.h"
-#include "tokenizer/utf8.h"
+#include "common/utf8.h"
 
 namespace lmd {
 namespace {

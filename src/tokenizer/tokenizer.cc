@@ -1,7 +1,7 @@
 #include "tokenizer/tokenizer.h"
 
 #include "core/error.h"
-#include "tokenizer/utf8.h"
+#include "common/utf8.h"
 
 namespace lmd {
 

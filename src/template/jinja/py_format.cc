@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "common/utf8.h"
 #include "template/jinja/value.h"
 
 namespace lmd::jinja {
@@ -136,22 +137,10 @@ std::vector<uint32_t> utf8_decode(const std::string& s) {
 }
 
 void utf8_append(std::string& out, uint32_t cp) {
-  if (cp >= 0xdc80 && cp <= 0xdcff) {
+  if (cp >= 0xdc80 && cp <= 0xdcff) {  // a surrogate-escaped byte (as utf8_decode produces)
     out += static_cast<char>(cp & 0xff);
-  } else if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xc0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3f));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xe0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
-    out += static_cast<char>(0x80 | (cp & 0x3f));
   } else {
-    out += static_cast<char>(0xf0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3f));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
-    out += static_cast<char>(0x80 | (cp & 0x3f));
+    utf8::append_codepoint(out, cp);
   }
 }
 

@@ -14,7 +14,7 @@
 #include "common/paths.h"
 #include "tests/unit/engine/mock_model.h"
 #include "tokenizer/tokenizer.h"
-#include "tokenizer/utf8.h"
+#include "common/utf8.h"
 
 namespace lmd {
 namespace {

@@ -9,7 +9,7 @@
 #include "tokenizer/regex_splitter.h"
 #include "tokenizer/special_tokens.h"
 #include "tokenizer/tokenizer.h"
-#include "tokenizer/utf8.h"
+#include "common/utf8.h"
 
 namespace lmd {
 namespace {
