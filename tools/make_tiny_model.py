@@ -1,12 +1,18 @@
 #!/usr/bin/env python3
 """Write a tiny random Hugging Face model with a locally trained SentencePiece tokenizer.
 
-    python3 tools/make_tiny_model.py OUT_DIR --arch llama|internlm [--seed N]
-                                     [--dtype f32|f16|bf16] [--shards N]
+    python3 tools/make_tiny_model.py OUT_DIR --arch llama|internlm|qwen2 [--seed N]
+                                     [--dtype f32|f16|bf16] [--shards N] [--gguf FILE]
 
 The model is small enough for exhaustive tests (hidden 64, 2 layers, 4 heads of 16, GQA with
-2 KV heads for llama; InternLM v1 has no GQA and puts a bias on q/k/v/o) and its weights are
-scaled so that activations keep unit size through the layers.
+2 KV heads for llama and qwen2; InternLM v1 has no GQA and puts a bias on q/k/v/o; Qwen2 has
+a bias on q/k/v only, and rope_theta 1e6 as the real ones) and its weights are scaled so that
+activations keep unit size through the layers.
+
+--gguf FILE also writes the same weights (f32, or f16 matrices with --dtype f16) as a GGUF in
+llama.cpp's own tensor names and metadata, as convert_hf_to_gguf.py would (qwen2 only: its
+q/k rows stay in HF order; llama.cpp rotates them NEOX-style), with the SentencePiece
+vocabulary as tokenizer.ggml.model "llama", so llama.cpp can run the very same model.
 
 Tokenizer: SentencePiece (BPE, byte_fallback, Llama's normalisation settings, vocab 512)
 trained on the licence texts in /usr/share/common-licenses (shipped by Debian's base-files, so
@@ -33,12 +39,16 @@ import export_hf  # noqa: E402  (safetensors writer)
 LICENSE_DIR = "/usr/share/common-licenses"
 VOCAB_SIZE = 512
 
+# bias: the projections that carry one.
 ARCHS = {
     "llama": {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "kv_heads": 2,
-              "bias": False, "dtype": "f16"},
+              "bias": (), "dtype": "f16"},
     "internlm": {"architectures": ["InternLMForCausalLM"], "model_type": "internlm", "kv_heads": 4,
-                 "bias": True, "dtype": "f32"},
+                 "bias": ("q_proj", "k_proj", "v_proj", "o_proj"), "dtype": "f32"},
+    "qwen2": {"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "kv_heads": 2,
+              "bias": ("q_proj", "k_proj", "v_proj"), "dtype": "f32"},
 }
+QWEN2_ROPE_THETA = 1000000.0
 HIDDEN, LAYERS, HEADS, INTER = 64, 2, 4, 128
 TORCH_DTYPE = {"f32": "float32", "f16": "float16", "bf16": "bfloat16"}
 
@@ -98,13 +108,10 @@ def random_weights(arch, vocab, seed):
     for i in range(LAYERS):
         p = f"model.layers.{i}."
         w[p + "input_layernorm.weight"] = norm(HIDDEN)
-        for name, out_dim in (("q_proj", HIDDEN), ("k_proj", kv), ("v_proj", kv)):
+        for name, out_dim in (("q_proj", HIDDEN), ("k_proj", kv), ("v_proj", kv), ("o_proj", HIDDEN)):
             w[p + f"self_attn.{name}.weight"] = lin(out_dim, HIDDEN)
-            if spec["bias"]:
+            if name in spec["bias"]:
                 w[p + f"self_attn.{name}.bias"] = bias(out_dim)
-        w[p + "self_attn.o_proj.weight"] = lin(HIDDEN, HIDDEN)
-        if spec["bias"]:
-            w[p + "self_attn.o_proj.bias"] = bias(HIDDEN)
         w[p + "post_attention_layernorm.weight"] = norm(HIDDEN)
         w[p + "mlp.gate_proj.weight"] = lin(INTER, HIDDEN)
         w[p + "mlp.up_proj.weight"] = lin(INTER, HIDDEN)
@@ -176,6 +183,11 @@ def hf_config(arch, vocab, dtype):
         # A non-default theta and explicit GQA, so a parser that ignores them fails a test.
         cfg.update({"num_key_value_heads": spec["kv_heads"], "rope_theta": 50000.0,
                     "attention_bias": False, "mlp_bias": False, "rope_scaling": None})
+    elif arch == "qwen2":
+        # Qwen2Config: q/k/v bias is implied by the architecture (no field for it).
+        cfg.update({"num_key_value_heads": spec["kv_heads"], "rope_theta": QWEN2_ROPE_THETA,
+                    "use_sliding_window": False, "sliding_window": None, "max_window_layers": LAYERS,
+                    "attention_dropout": 0.0, "rope_scaling": None})
     else:
         # InternLM v1 configs carry `bias` and neither num_key_value_heads nor rope_theta
         # (theta 10000, kv heads = heads).
@@ -185,7 +197,7 @@ def hf_config(arch, vocab, dtype):
 
 def tokenizer_config(arch):
     cfg = {
-        "tokenizer_class": "LlamaTokenizer" if arch == "llama" else "InternLMTokenizer",
+        "tokenizer_class": "InternLMTokenizer" if arch == "internlm" else "LlamaTokenizer",
         "add_bos_token": True,
         "add_eos_token": False,
         "bos_token": "<s>",
@@ -206,12 +218,77 @@ def write_json(path, obj):
         f.write("\n")
 
 
-def make(out_dir, arch, seed=0, dtype=None, shards=1):
+# HF name part -> llama.cpp's (convert_hf_to_gguf / gguf.constants naming).
+GGUF_LAYER_NAMES = {
+    "input_layernorm": "attn_norm", "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k",
+    "self_attn.v_proj": "attn_v", "self_attn.o_proj": "attn_output",
+    "post_attention_layernorm": "ffn_norm", "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up",
+    "mlp.down_proj": "ffn_down",
+}
+GGUF_GLOBAL_NAMES = {"model.embed_tokens": "token_embd", "model.norm": "output_norm", "lm_head": "output"}
+
+
+def gguf_tensor_name(hf_name):
+    """model.layers.3.self_attn.q_proj.weight -> blk.3.attn_q.weight."""
+    stem, kind = hf_name.rsplit(".", 1)
+    if stem.startswith("model.layers."):
+        _, _, layer, part = stem.split(".", 3)
+        return f"blk.{layer}.{GGUF_LAYER_NAMES[part]}.{kind}"
+    return f"{GGUF_GLOBAL_NAMES[stem]}.{kind}"
+
+
+def write_gguf(path, arch, tensors, sp, dtype):
+    """The model as llama.cpp's converter would write it (qwen2 only: no q/k row permutation)."""
+    import gguf
+
+    if arch != "qwen2":
+        raise ValueError(f"--gguf: only qwen2 is written as GGUF here (got {arch})")
+    w = gguf.GGUFWriter(path, arch)
+    w.add_name(f"tiny random {arch}")
+    w.add_file_type(gguf.LlamaFileType.MOSTLY_F16 if dtype == "f16" else gguf.LlamaFileType.ALL_F32)
+    w.add_context_length(512)
+    w.add_embedding_length(HIDDEN)
+    w.add_block_count(LAYERS)
+    w.add_feed_forward_length(INTER)
+    w.add_head_count(HEADS)
+    w.add_head_count_kv(ARCHS[arch]["kv_heads"])
+    w.add_rope_freq_base(QWEN2_ROPE_THETA)
+    w.add_layer_norm_rms_eps(1e-6)
+    w.add_tokenizer_model("llama")
+    w.add_tokenizer_pre("default")
+    n = sp.get_piece_size()
+    types = []
+    for i in range(n):
+        types.append(gguf.TokenType.UNKNOWN if sp.is_unknown(i) else gguf.TokenType.CONTROL if sp.is_control(i)
+                     else gguf.TokenType.BYTE if sp.is_byte(i) else gguf.TokenType.NORMAL)
+    w.add_token_list([sp.id_to_piece(i).encode("utf-8") for i in range(n)])
+    w.add_token_scores([float(sp.get_score(i)) for i in range(n)])
+    w.add_token_types(types)
+    w.add_bos_token_id(1)
+    w.add_eos_token_id(2)
+    w.add_unk_token_id(0)
+    w.add_add_bos_token(True)
+    for name, t in tensors.items():
+        t = t.astype(np.float32)
+        # llama.cpp keeps norms and biases in f32 whatever the file type.
+        if dtype == "f16" and t.ndim == 2:
+            t = t.astype(np.float16)
+        w.add_tensor(gguf_tensor_name(name), t)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
+def make(out_dir, arch, seed=0, dtype=None, shards=1, gguf_path=None):
     dtype = dtype or ARCHS[arch]["dtype"]
     os.makedirs(out_dir, exist_ok=True)
     sp = train_tokenizer(os.path.join(out_dir, "tokenizer.model"))
     vocab = sp.get_piece_size()
-    tensors, dtypes = cast(random_weights(arch, vocab, seed), dtype)
+    f32_tensors = random_weights(arch, vocab, seed)
+    if gguf_path:
+        write_gguf(gguf_path, arch, f32_tensors, sp, dtype)
+    tensors, dtypes = cast(f32_tensors, dtype)
     write_weights(out_dir, tensors, dtypes, shards)
     write_json(os.path.join(out_dir, "tokenizer_config.json"), tokenizer_config(arch))
     write_json(os.path.join(out_dir, "generation_config.json"),
@@ -225,12 +302,15 @@ def main(argv=None):
     ap.add_argument("out_dir")
     ap.add_argument("--arch", choices=sorted(ARCHS), required=True)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--dtype", choices=sorted(TORCH_DTYPE), help="default: f16 llama, f32 internlm")
+    ap.add_argument("--dtype", choices=sorted(TORCH_DTYPE), help="default: f16 llama, f32 internlm and qwen2")
     ap.add_argument("--shards", type=int, default=1, help="number of safetensors files")
+    ap.add_argument("--gguf", help="also write the same weights as this GGUF file (qwen2)")
     args = ap.parse_args(argv)
     if args.shards < 1:
         ap.error("--shards must be >= 1")
-    make(args.out_dir, args.arch, args.seed, args.dtype, args.shards)
+    if args.gguf and (args.arch != "qwen2" or args.dtype == "bf16"):
+        ap.error("--gguf: qwen2 with f32 or f16 weights only")
+    make(args.out_dir, args.arch, args.seed, args.dtype, args.shards, args.gguf)
     print(args.out_dir)
 
 

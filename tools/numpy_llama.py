@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A small, readable numpy reference forward for Llama-family models (Llama, InternLM v1).
+"""A small, readable numpy reference forward for Llama-family models (Llama, InternLM v1, Qwen2).
 
     python3 tools/numpy_llama.py MODEL --tokens "1 2 3" --out logits.npy [--dtype f64|f32]
 
@@ -9,8 +9,9 @@ directory (config.json + model.safetensors or a sharded index; f32/f16/bf16).
 The forward is teacher-forced and causal over the whole prompt: logits(model, ids) returns
 [n_tokens, vocab]. No KV cache, no batching: it is an oracle, not an engine.
 
-RoPE pairing: a GGUF keeps llama.cpp's permuted q/k rows, so it is run with *adjacent-pair*
-RoPE (x_2i, x_2i+1); an HF directory is run with *half-split* RoPE (x_i, x_{i+d/2}). The two
+RoPE pairing: a llama GGUF keeps llama.cpp's permuted q/k rows, so it is run with *adjacent-pair*
+RoPE (x_2i, x_2i+1); an HF directory, and a qwen2 GGUF (llama.cpp's converter leaves its rows
+in HF order and llama.cpp rotates them NEOX-style), with *half-split* RoPE (x_i, x_{i+d/2}). The two
 paths are independent, so numpy_llama(GGUF) == numpy_llama(export_hf(GGUF)) checks the
 exporter's un-permutation as well as this file.
 """
@@ -24,6 +25,10 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import export_hf  # noqa: E402  (shared GGUF / safetensors helpers)
+
+
+# GGUF architectures whose q/k rows convert_hf_to_gguf does not permute (llama.cpp: NEOX RoPE).
+HALF_SPLIT_GGUF_ARCHS = ("qwen2",)
 
 
 class Model:
@@ -50,7 +55,7 @@ def load_gguf(path, dtype=np.float64):
     hp = export_hf.llama_hparams(reader)
     weights = {export_hf.hf_tensor_name(t.name): export_hf.gguf_tensor_f32(t).astype(dtype)
                for t in reader.tensors}
-    cfg = dict(hp, rope_style="adjacent")
+    cfg = dict(hp, rope_style="half" if hp["arch"] in HALF_SPLIT_GGUF_ARCHS else "adjacent")
     return Model(cfg, weights)
 
 

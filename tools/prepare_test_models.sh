@@ -4,6 +4,8 @@
 #   tiny-llama-spm/   tiny random Llama, SentencePiece tokenizer, f16, 2 safetensors shards
 #   tiny-internlm/    tiny random InternLM v1 (q/k/v/o bias), SentencePiece tokenizer, f32
 #   tiny-llama-bf16/  tiny random Llama, bf16, one safetensors file
+#   tiny-qwen2/       tiny random Qwen2 (q/k/v bias, GQA 4/2, theta 1e6), f32, and the same
+#                     weights as tiny-qwen2/tiny-qwen2.gguf in llama.cpp's naming
 # Idempotent: a model is rebuilt only when its config.json is missing or older than the
 # scripts that make it. Each model is written to a temporary dir and renamed into place, and a
 # lock on DIR serialises concurrent runs (e.g. pytest and ctest at once).
@@ -56,5 +58,8 @@ if ! up_to_date tiny-internlm "$tiny_py" "$export_py"; then
 fi
 if ! up_to_date tiny-llama-bf16 "$tiny_py" "$export_py"; then
   build tiny-llama-bf16 python3 "$tiny_py" @OUT@ --arch llama --dtype bf16 --seed 3
+fi
+if ! up_to_date tiny-qwen2 "$tiny_py" "$export_py"; then
+  build tiny-qwen2 python3 "$tiny_py" @OUT@ --arch qwen2 --dtype f32 --seed 4 --gguf @OUT@/tiny-qwen2.gguf
 fi
 echo "$out_dir"

@@ -96,18 +96,45 @@ WeightTensor load_tensor(const GgufFile& f, const std::string& name, int64_t row
   return make_dense(DType::kF32, shape, v.data());
 }
 
+// What differs between the GGUF architectures we load (llama.cpp's conventions):
+struct GgufArch {
+  const char* name;        // general.architecture, also the metadata keys' prefix
+  bool qk_rows_permuted;   // convert_hf_to_gguf permutes llama's q/k rows for adjacent-pair RoPE
+                           // (LLAMA_ROPE_TYPE_NORM); qwen2 keeps HF's order and llama.cpp rotates
+                           // it half-split (LLAMA_ROPE_TYPE_NEOX)
+  bool qkv_bias;           // blk.N.attn_{q,k,v}.bias are required
+};
+constexpr GgufArch kGgufArchs[] = {
+    {"llama", true, false},
+    {"qwen2", false, true},
+};
+
+const GgufArch* find_gguf_arch(const std::string& name) {
+  for (const GgufArch& a : kGgufArchs)
+    if (name == a.name) return &a;
+  return nullptr;
+}
+
 }  // namespace
+
+std::string supported_gguf_architectures() {
+  std::string s;
+  for (const GgufArch& a : kGgufArchs) s += (s.empty() ? "" : ", ") + std::string(a.name);
+  return s;
+}
 
 ModelWeights load_gguf_weights(const std::string& path, bool keep_gguf_rope_layout) {
   auto f = GgufFile::open(path);
-  const std::string arch = f->get_string("general.architecture");
-  if (arch != "llama") {
-    throw Error(path + ": unsupported GGUF architecture " + arch + " (supported: llama)", Error::Kind::kUnsupported);
+  const std::string arch = f->get_string("general.architecture");  // also the metadata keys' prefix
+  const GgufArch* traits = find_gguf_arch(arch);
+  if (!traits) {
+    throw Error(path + ": unsupported GGUF architecture " + arch + " (supported: " + supported_gguf_architectures() + ")",
+                Error::Kind::kUnsupported);
   }
   auto key = [&](const std::string& k) { return arch + "." + k; };
   ModelWeights w;
   ModelConfig& c = w.config;
-  c.architecture = "llama";
+  c.architecture = arch;
   c.num_layer = static_cast<int>(f->get_int(key("block_count")));
   c.hidden_units = static_cast<int>(f->get_int(key("embedding_length")));
   c.inter_size = static_cast<int>(f->get_int(key("feed_forward_length")));
@@ -146,8 +173,9 @@ ModelWeights load_gguf_weights(const std::string& path, bool keep_gguf_rope_layo
   c.tie_word_embeddings = f->find_tensor("output.weight") == nullptr;
   if (!c.tie_word_embeddings) w.output = load_tensor(*f, "output.weight", c.vocab_size, hidden, false);
 
-  const bool unpermute = !keep_gguf_rope_layout;
-  c.rope_pairing = unpermute ? RopePairing::kHalfSplit : RopePairing::kAdjacent;
+  // Only permuted rows need undoing; unpermuted ones are half-split already, whatever the caller asked.
+  const bool unpermute = traits->qk_rows_permuted && !keep_gguf_rope_layout;
+  c.rope_pairing = traits->qk_rows_permuted && keep_gguf_rope_layout ? RopePairing::kAdjacent : RopePairing::kHalfSplit;
   w.layers.resize(c.num_layer);
   for (int i = 0; i < c.num_layer; ++i) {
     const std::string p = "blk." + std::to_string(i) + ".";
@@ -157,7 +185,8 @@ ModelWeights load_gguf_weights(const std::string& path, bool keep_gguf_rope_layo
     L.wq = load_tensor(*f, p + "attn_q.weight", q_dim, hidden, false);
     L.wk = load_tensor(*f, p + "attn_k.weight", kv_dim, hidden, false);
     L.wv = load_tensor(*f, p + "attn_v.weight", kv_dim, hidden, false);
-    if (f->find_tensor(p + "attn_q.bias")) {
+    // qwen2's biases are required (a missing one is an error naming it); llama's optional.
+    if (traits->qkv_bias || f->find_tensor(p + "attn_q.bias")) {
       c.attn_bias = true;
       L.bq = load_tensor(*f, p + "attn_q.bias", q_dim, 0, true);
       L.bk = load_tensor(*f, p + "attn_k.bias", kv_dim, 0, true);

@@ -9,7 +9,8 @@
 
 namespace lmd::convert {
 
-// GGUF (general.architecture = llama). Storage types:
+// GGUF (general.architecture = llama or qwen2; anything else is an error listing these).
+// Storage types:
 //   Q4_1 -> kInt4 group 32 (scale = d, min = m, fp16 bits copied; nibbles repacked),
 //   Q4_0 -> kInt4 group 32 (scale = d, min = -8·d: exact in fp16 and in the fp32 sum),
 //   Q8_0 -> grouped kI8 group 32 (scale = d), F32 / F16 / BF16 -> same dtype,
@@ -17,8 +18,12 @@ namespace lmd::convert {
 //   (lmd::gguf::dequantize, bit-exact with the gguf Python package).
 // Norms and biases are kF32. q/k rows (and biases) are un-permuted to half-split RoPE
 // order unless keep_gguf_rope_layout, which keeps llama.cpp's rows and sets
-// RopePairing::kAdjacent. No output.weight -> tie_word_embeddings, output empty.
+// RopePairing::kAdjacent. qwen2's rows are not permuted in GGUF (llama.cpp rotates them
+// half-split), so they load as they are and keep_gguf_rope_layout changes nothing; its
+// q/k/v biases are required. No output.weight -> tie_word_embeddings, output empty.
 ModelWeights load_gguf_weights(const std::string& path, bool keep_gguf_rope_layout);
+// "llama, qwen2": the general.architecture values load_gguf_weights accepts.
+std::string supported_gguf_architectures();
 
 // HF safetensors directory (single or sharded), f32/f16/bf16 matrices kept as they are,
 // norms and biases as fp32.

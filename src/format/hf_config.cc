@@ -171,7 +171,11 @@ HfModelInfo parse_hf_config_json(const json& j, const std::string& path) {
   if (c.architecture == "internlm") {
     c.attn_bias = opt_bool(j, "bias", true, path);  // InternLMConfig defaults bias=True
   } else if (c.architecture == "qwen2") {
-    c.attn_bias = true;
+    c.attn_bias = true;  // Qwen2Config has no field for it: q/k/v always carry a bias
+    // Sliding-window attention is off in every released Qwen2 / Qwen2.5 config; refuse it
+    // rather than attend over the whole context silently.
+    LMD_CHECK_KIND(!opt_bool(j, "use_sliding_window", false, path), kUnsupported)
+        << path << ": use_sliding_window = true (sliding-window attention) is not supported";
   } else {
     c.attn_bias = opt_bool(j, "attention_bias", false, path);
   }

@@ -1,4 +1,7 @@
 // GGUF tokenizer metadata -> BpeTokenizer ("gpt2") or SpmTokenizer ("llama").
+#include <algorithm>
+#include <unordered_set>
+
 #include "core/error.h"
 #include "common/logging.h"
 #include "format/gguf.h"
@@ -21,6 +24,34 @@ std::vector<TokenType> token_types(const gguf::GgufFile& f, size_t n) {
     types[i] = raw[i] == 0 ? TokenType::kNormal : static_cast<TokenType>(raw[i]);
   }
   return types;
+}
+
+// llama.cpp does not trust tokenizer.ggml.token_type for tokens that look like turn ends or
+// fill-in-the-middle markers: when it loads a vocabulary it makes every token spelled as one
+// of these a control token (so text like "</s>" in a prompt becomes that one token when
+// special tokens are parsed), whatever the file says. Qwen2.5's vocabulary has "</s>" as an
+// ordinary token (128247), so matching llama.cpp's ids needs the same override. Exception, as
+// there: a vocabulary that also has "<|tool_response>" (Gemma 4) keeps its "</s>" ordinary.
+// (llama.cpp overrides only the first of several FIM spellings present; vocabularies carry
+// one of them, so every spelling is treated alike here.)
+void mark_control_looking_tokens(const std::vector<std::string>& tokens, std::vector<TokenType>& types) {
+  static const std::unordered_set<std::string> kSpellings = {
+      // ends of turn / generation
+      "<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>", "<|calls|>", "<end_of_turn>",
+      "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]", "<|end_of_text|>",
+      "<end_of_utterance>", "<eos>", "<turn|>", "<|tool_response>",
+      // fill-in-the-middle
+      "<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<PRE>", "<|code_prefix|>", "<|prefix|>",
+      "<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>", "<SUF>", "<|code_suffix|>", "<|suffix|>",
+      "<|fim_middle|>", "<fim-middle>", "<fim_middle>", "<MID>", "<|code_middle|>", "<|middle|>",
+      "<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]",
+      "<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>", "<|file_sep|>"};
+  const bool keep_s = std::find(tokens.begin(), tokens.end(), "<|tool_response>") != tokens.end();
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    if (types[i] == TokenType::kControl || !kSpellings.count(tokens[i])) continue;
+    if (keep_s && tokens[i] == "</s>") continue;
+    types[i] = TokenType::kControl;
+  }
 }
 
 int32_t token_id(const gguf::GgufFile& f, const std::string& key, size_t n) {
@@ -55,6 +86,7 @@ std::unique_ptr<Tokenizer> load_bpe(const gguf::GgufFile& f) {
   v.tokens = f.get_string_array("tokenizer.ggml.tokens");
   const size_t n = v.tokens.size();
   v.types = token_types(f, n);
+  mark_control_looking_tokens(v.tokens, v.types);
   LMD_CHECK(f.has("tokenizer.ggml.merges")) << f.path() << ": BPE vocabulary without tokenizer.ggml.merges";
   for (const std::string& m : f.get_string_array("tokenizer.ggml.merges")) {
     const size_t sp = m.find(' ', 1);
@@ -76,6 +108,7 @@ std::unique_ptr<Tokenizer> load_spm(const gguf::GgufFile& f) {
   v.tokens = f.get_string_array("tokenizer.ggml.tokens");
   const size_t n = v.tokens.size();
   v.types = token_types(f, n);
+  mark_control_looking_tokens(v.tokens, v.types);
   if (f.has("tokenizer.ggml.scores")) {
     const std::vector<double> s = f.get_float_array("tokenizer.ggml.scores");
     LMD_CHECK(s.size() == n) << f.path() << ": tokenizer.ggml.scores has " << s.size() << " entries for " << n

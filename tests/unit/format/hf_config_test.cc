@@ -97,6 +97,13 @@ TEST(HfConfig, InternLMBiasAndQwen2Bias) {
   c = parse_hf_config_json(j, "x").config;
   EXPECT_EQ(c.architecture, "qwen2");
   EXPECT_TRUE(c.attn_bias);
+  j["use_sliding_window"] = false;
+  EXPECT_TRUE(parse_hf_config_json(j, "x").config.attn_bias);
+  j["use_sliding_window"] = true;
+  EXPECT_NE(error_of(j).find("use_sliding_window = true (sliding-window attention) is not supported"),
+            std::string::npos)
+      << error_of(j);
+  j.erase("use_sliding_window");
   j["architectures"] = {"MistralForCausalLM"};
   EXPECT_EQ(parse_hf_config_json(j, "x").config.architecture, "mistral");
 }

@@ -1,6 +1,7 @@
 // Token ids vs oracles on tests/data/tokenizer/corpus strings (tools/gen_tokenizer_golden.py):
-// llama.cpp and HF tokenizers for SmolLM2's byte-level BPE, sentencepiece and llama.cpp for
-// the tiny SentencePiece model (native GGUF path and libsentencepiece path). 100% equality.
+// llama.cpp and HF tokenizers for SmolLM2's byte-level BPE, llama.cpp for Qwen2.5's (pre
+// qwen2), sentencepiece and llama.cpp for the tiny SentencePiece model (native GGUF path and
+// libsentencepiece path). 100% equality.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -104,6 +105,22 @@ TEST(TokenizerGolden, SmolLM2GgufRoundTrips) {
   auto tok = load_smollm2();
   expect_round_trip(*tok, true);
   expect_round_trip(*tok, false);
+}
+
+// The real Qwen2.5-Coder-0.5B GGUF is fetched on demand (tools/fetch_model.sh
+// qwen2.5-coder-0.5b); without it these tests are skipped, saying so.
+std::string qwen2_gguf() { return cache_dir() + "/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"; }
+
+TEST(TokenizerGolden, Qwen2GgufMatchesLlamaCpp) {
+  if (!std::filesystem::exists(qwen2_gguf()))
+    GTEST_SKIP() << qwen2_gguf() << " missing: run tools/fetch_model.sh qwen2.5-coder-0.5b";
+  auto tok = load_tokenizer(qwen2_gguf());
+  EXPECT_EQ(tok->vocab_size(), 151936);
+  EXPECT_FALSE(tok->add_bos_default());  // tokenizer.ggml.add_bos_token = false
+  EXPECT_EQ(tok->token_to_id("<|im_start|>"), 151644);
+  expect_golden(*tok, "qwen2_llamacpp.jsonl", "ids", /*parse_special=*/true);
+  expect_golden(*tok, "qwen2_llamacpp.jsonl", "ids_plain", /*parse_special=*/false);
+  expect_round_trip(*tok, true);
 }
 
 TEST(TokenizerGolden, SmolLM2TokenizerJsonMatchesHfTokenizers) {
