@@ -10,7 +10,7 @@ a bias on q/k/v only, and rope_theta 1e6 as the real ones) and its weights are s
 activations keep unit size through the layers.
 
 --gguf FILE also writes the same weights (f32, or f16 matrices with --dtype f16) as a GGUF in
-llama.cpp's own tensor names and metadata, as convert_hf_to_gguf.py would (qwen2 only: its
+llama.cpp's own tensor names and metadata, as llama.cpp's convert_hf_to_gguf.py would (qwen2 only: its
 q/k rows stay in HF order; llama.cpp rotates them NEOX-style), with the SentencePiece
 vocabulary as tokenizer.ggml.model "llama", so llama.cpp can run the very same model.
 
