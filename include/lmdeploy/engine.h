@@ -21,8 +21,9 @@
 
 namespace lmd {
 
-class Model;      // src/model/model.h
-class TextCodec;  // src/engine/text_codec.h
+class Model;          // src/model/model.h
+class TextCodec;      // src/engine/text_codec.h
+class ChatFormatter;  // src/template/chat_formatter.h
 
 struct EngineConfig {
   int session_len = 0;               // 0: the model's config
@@ -45,6 +46,9 @@ struct EngineConfig {
   // false: every row on the host (the same tokens; for comparisons).
   bool device_sampling = true;
   std::string model_name;            // overrides the model's name (chat template)
+  // --chat-template: a .jinja file, a JSON file of lmdeploy's template fields, or a registry
+  // name; "" the model's own (src/loader/chat_template_resolver.h has the whole rule).
+  std::string chat_template;
 };
 
 struct Request {
@@ -74,6 +78,9 @@ struct GenerationOutput {
   std::vector<TokenLogprob> logprobs;
   std::string finish_reason;       // "" | "stop" | "length" | "cancelled" | "error"
   std::string error;               // message when finish_reason == "error"
+  // The stop token that ended the request (it is in the session's KV; the chat session
+  // needs to know which), -1 when none did.
+  int32_t stop_token = -1;
   Usage usage;
 };
 
@@ -119,8 +126,11 @@ class Engine {
   // Loads a model (workspace dir, HF dir, or .gguf) and its tokenizer.
   static std::unique_ptr<Engine> create(const std::string& model_path, const EngineConfig& cfg);
   // From parts already built (tests, embedding); the pool is the model's KV pool.
+  // chat_formatter: nullptr -> the registry template named by the model's name ("base" when
+  // it names none).
   static std::unique_ptr<Engine> create(std::unique_ptr<Model> model, std::unique_ptr<TextCodec> codec,
-                                        const EngineConfig& cfg);
+                                        const EngineConfig& cfg,
+                                        std::shared_ptr<const ChatFormatter> chat_formatter = nullptr);
   virtual ~Engine() = default;
 
   virtual std::shared_ptr<OutputStream> submit(Request request) = 0;
@@ -133,6 +143,8 @@ class Engine {
   virtual std::string decode(const std::vector<int32_t>& ids) const = 0;
   // Token id of a special token's text ("<|im_end|>"), or -1.
   virtual int32_t token_id(const std::string& piece) const = 0;
+  // How conversations become prompts for this model (resolved once, when it was loaded).
+  virtual const ChatFormatter& chat_formatter() const = 0;
 };
 
 }  // namespace lmd

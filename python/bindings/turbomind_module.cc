@@ -18,6 +18,7 @@
 #include "common/paths.h"
 #include "lmdeploy/engine.h"
 #include "stream_pump.h"
+#include "template/chat_formatter.h"
 #include "template/chat_template.h"
 #if LMDEPLOY_CUDA_ENABLED
 #include "backend/cuda/cuda_backend.h"
@@ -115,7 +116,8 @@ void bind_configs(py::module_& m) {
       .def_readwrite("device", &EngineConfig::device)
       .def_readwrite("device_sampling", &EngineConfig::device_sampling)
       .def_readwrite("tp", &EngineConfig::tp)
-      .def_readwrite("model_name", &EngineConfig::model_name);
+      .def_readwrite("model_name", &EngineConfig::model_name)
+      .def_readwrite("chat_template", &EngineConfig::chat_template);
 
   py::class_<GenerationConfig>(m, "GenerationConfig")
       .def(py::init<>())
@@ -211,7 +213,24 @@ void bind_engine(py::module_& m) {
       .def_property_readonly("info", &Engine::info, py::return_value_policy::reference_internal)
       .def("encode", &Engine::encode, py::arg("text"), py::arg("add_bos") = true)
       .def("decode", &Engine::decode, py::arg("ids"))
-      .def("token_id", &Engine::token_id, py::arg("piece"));
+      .def("token_id", &Engine::token_id, py::arg("piece"))
+      .def(
+          "render_chat",
+          [](const Engine& e, const py::object& messages, const py::object& tools, bool add_generation_prompt) {
+            // Through JSON text: the dicts' key order is kept, as the template sees it in Python.
+            const py::object dumps = py::module_::import("json").attr("dumps");
+            const auto as_json = [&](const py::object& o) {
+              return nlohmann::ordered_json::parse(dumps(o, py::arg("ensure_ascii") = false).cast<std::string>());
+            };
+            const nlohmann::ordered_json m = as_json(messages);
+            const nlohmann::ordered_json t = tools.is_none() ? nlohmann::ordered_json() : as_json(tools);
+            return e.chat_formatter().render(m, t, add_generation_prompt);
+          },
+          py::arg("messages"), py::arg("tools") = py::none(), py::arg("add_generation_prompt") = true,
+          "The prompt the model's chat template makes of OpenAI messages (what api_server encodes).")
+      .def_property_readonly("chat_template_kind", [](const Engine& e) { return e.chat_formatter().kind(); })
+      .def_property_readonly("chat_stop_words", [](const Engine& e) { return e.chat_formatter().stop_words(); })
+      .def_property_readonly("chat_add_bos", [](const Engine& e) { return e.chat_formatter().add_bos(); });
 }
 
 void bind_templates(py::module_& m) {

@@ -42,13 +42,18 @@ class Pipeline:
         texts = []
         for i, p in enumerate(items):
             if isinstance(p, str):
-                texts.append(self.chat_template.get_prompt(p, True) if do_preprocess else p)
+                texts.append(self._render([{"role": "user", "content": p}]) if do_preprocess else (p, True))
             elif _is_conversation(p):
-                texts.append(self.chat_template.messages2prompt(p))
+                texts.append(self._render(p))
             else:
                 raise TypeError(f"prompts[{i}] must be a str or a list of {{'role', 'content'}} dicts, "
                                 f"got {type(p).__name__}")
         return single, texts
+
+    def _render(self, messages):
+        """(prompt, add_bos): the engine's chat template over the messages (as api_server)."""
+        engine = self.tm_model.engine
+        return engine.render_chat(messages), engine.chat_add_bos
 
     def _gen_config(self, gen_config, kwargs):
         if gen_config is None:
@@ -57,12 +62,12 @@ class Pipeline:
             raise TypeError(f"give either gen_config or generation keywords, not both: {sorted(kwargs)}")
         if not isinstance(gen_config, GenerationConfig):
             raise TypeError(f"gen_config must be a lmdeploy.GenerationConfig, got {type(gen_config).__name__}")
-        return gen_config.to_engine(_tm, self.chat_template.stop_words, self.tm_model.engine.token_id)
+        return gen_config.to_engine(_tm, self.tm_model.engine.chat_stop_words, self.tm_model.engine.token_id)
 
     def _submit(self, prompts, gen_config, do_preprocess, kwargs):
         single, texts = self._prompts(prompts, do_preprocess)
         cfg = self._gen_config(gen_config, kwargs)
-        ids = [self.tokenizer.encode(t, add_bos=True) for t in texts]
+        ids = [self.tokenizer.encode(t, add_bos=add_bos) for t, add_bos in texts]
         engine = self.tm_model.engine
         return single, ids, [engine.submit(-1, x, cfg, True, True) for x in ids]
 

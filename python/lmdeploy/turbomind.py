@@ -140,15 +140,19 @@ class TurboMind:
                  **engine_options):
         path = resolve_model_path(model_path)
         cfg = engine_config(model_name, engine_options)
+        if chat_template is not None:
+            check_type("TurboMind", "chat_template", chat_template, "str")
+            cfg.chat_template = chat_template  # the engine's template (Pipeline, api_server)
         self.model_path = path
         self.engine = _tm.Engine(path, cfg)
         self.tokenizer = Tokenizer(self.engine)
-        if chat_template is None:
-            self.model = _tm.get_template(self.engine.info.model_name)
-        elif os.path.isfile(chat_template):
+        # `.model`: the seed's registry template (get_prompt, stop_words) for stream_infer users.
+        if chat_template is not None and os.path.isfile(chat_template) and chat_template.endswith(".json"):
             self.model = _tm.load_template_json(chat_template)
-        else:
+        elif chat_template is not None and not os.path.isfile(chat_template):
             self.model = _tm.get_template(chat_template)
+        else:
+            self.model = _tm.get_template(self.engine.info.model_name)
         self.model_name = self.model.model_name
         self.session_len = self.engine.info.session_len
         self.eos_id = self.engine.info.eos_id

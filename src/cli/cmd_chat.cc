@@ -1,7 +1,5 @@
 // `lmdeploy chat [turbomind] [PATH]`: a terminal chat over the engine (flags -> EngineConfig
 // and GenerationConfig; the conversation logic is lmd::ChatSession).
-#include <sys/stat.h>
-
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -14,7 +12,6 @@
 #include "common/paths.h"
 #include "engine/chat_session.h"
 #include "lmdeploy/engine.h"
-#include "template/chat_template.h"
 
 namespace {
 
@@ -24,7 +21,6 @@ struct ChatOptions {
   int64_t session_id = 1;
   lmd::EngineConfig engine;
   lmd::GenerationConfig gen;
-  std::string chat_template;
   std::string prompt;
   bool has_prompt = false;
   std::string log_level = "warning";
@@ -33,11 +29,6 @@ struct ChatOptions {
   std::string cap;
   bool stream_output = true;
 };
-
-bool is_file(const std::string& p) {
-  struct stat st;
-  return ::stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode);
-}
 
 // Reads lines until an empty one (the seed's "double enter"); false at end of input.
 bool read_input(std::string* out) {
@@ -68,14 +59,8 @@ void run_chat(ChatOptions o) {
   if (path.empty()) path = lmd::ensure_default_model();
   if (o.has_seed) o.gen.seed = o.seed;
 
-  auto engine = lmd::Engine::create(path, o.engine);
-  lmd::ChatTemplate tpl;
-  if (o.chat_template.empty()) {
-    tpl = lmd::get_template(engine->info().model_name);
-  } else {
-    tpl = is_file(o.chat_template) ? lmd::load_template_json(o.chat_template) : lmd::get_template(o.chat_template);
-  }
-  lmd::ChatSession chat(*engine, tpl, o.session_id, o.gen);
+  auto engine = lmd::Engine::create(path, o.engine);  // resolves --chat-template with the model's own
+  lmd::ChatSession chat(*engine, engine->chat_formatter(), o.session_id, o.gen);
   auto print = [](const std::string& s) {
     std::fwrite(s.data(), 1, s.size(), stdout);
     std::fflush(stdout);
@@ -127,7 +112,6 @@ LMD_REGISTER_COMMAND(20, [](CLI::App& root) {
   cmd->add_option(flag("seed"), o->seed, "random seed (same seed, same answer)")
       ->each([o](const std::string&) { o->has_seed = true; });
   lmd::cli::add_engine_options(cmd, o->engine);
-  cmd->add_option(flag("chat_template"), o->chat_template, "template name or JSON file");
   cmd->add_option(flag("prompt"), o->prompt, "ask one question, print the answer, exit")
       ->each([o](const std::string&) { o->has_prompt = true; });
   cmd->add_option(flag("log_level"), o->log_level, "trace | debug | info | warning | error")->capture_default_str();

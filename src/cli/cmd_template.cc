@@ -17,7 +17,7 @@
 
 #include "cli/command.h"
 #include "core/error.h"
-#include "format/gguf.h"
+#include "loader/chat_template_resolver.h"
 #include "template/jinja/jinja.h"
 
 namespace {
@@ -52,29 +52,10 @@ nlohmann::ordered_json read_json(const std::string& path, const char* what) {
 // The chat template text of a .jinja file, a GGUF or a Hugging Face directory.
 std::string load_template_text(const std::string& source) {
   namespace fs = std::filesystem;
-  if (fs::is_directory(source)) {
-    const fs::path config = fs::path(source) / "tokenizer_config.json";
-    if (fs::exists(config)) {
-      const auto j = read_json(config.string(), "--template");
-      if (j.contains("chat_template")) {
-        const auto& t = j["chat_template"];
-        if (t.is_string()) return t.get<std::string>();
-        if (t.is_array()) {
-          for (const auto& entry : t) {
-            if (entry.value("name", "") == "default" && entry.contains("template")) return entry["template"].get<std::string>();
-          }
-          throw lmd::Error("--template: " + config.string() + ": chat_template list has no 'default' entry");
-        }
-      }
-    }
-    const fs::path jinja = fs::path(source) / "chat_template.jinja";
-    LMD_CHECK_KIND(fs::exists(jinja), kNotFound)
-        << "--template: " << source << " has no chat_template in tokenizer_config.json and no chat_template.jinja";
-    return read_text(jinja.string(), "--template");
-  }
-  if (fs::path(source).extension() == ".gguf") {
-    const auto gguf = lmd::gguf::GgufFile::open(source);
-    return gguf->get_string("tokenizer.chat_template");
+  if (fs::is_directory(source) || fs::path(source).extension() == ".gguf") {
+    const std::string text = lmd::model_chat_template(source);
+    LMD_CHECK_KIND(!text.empty(), kNotFound) << "--template: " << source << " carries no chat template";
+    return text;
   }
   return read_text(source, "--template");
 }

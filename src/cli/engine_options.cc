@@ -8,6 +8,9 @@ namespace lmd::cli {
 
 void add_engine_options(CLI::App* cmd, EngineConfig& cfg) {
   cmd->add_option(flag("model_name"), cfg.model_name, "model / chat template name (serve: also the served name)");
+  cmd->add_option(flag("chat_template"), cfg.chat_template,
+                  "a .jinja file, a JSON file of lmdeploy's template fields, or a template name "
+                  "(default: the model's own template, else the one --model-name names)");
   cmd->add_option(flag("session_len"), cfg.session_len, "max tokens of a session (0: the model's)")
       ->capture_default_str();
   cmd->add_option(flag("max_batch_size"), cfg.max_batch_size, "sequences decoded together (the batch)")

@@ -4,12 +4,13 @@
 #include "core/error.h"
 #include "common/logging.h"
 #include "engine/engine_impl.h"
+#include "template/chat_formatter.h"
 
 namespace lmd {
 
 std::unique_ptr<Engine> Engine::create(std::unique_ptr<Model> model, std::unique_ptr<TextCodec> codec,
-                                       const EngineConfig& cfg) {
-  return std::make_unique<EngineImpl>(std::move(model), std::move(codec), cfg);
+                                       const EngineConfig& cfg, std::shared_ptr<const ChatFormatter> chat_formatter) {
+  return std::make_unique<EngineImpl>(std::move(model), std::move(codec), cfg, std::move(chat_formatter));
 }
 
 namespace {
@@ -34,9 +35,11 @@ SchedulerConfig scheduler_config(const EngineConfig& cfg) {
 }
 }  // namespace
 
-EngineImpl::EngineImpl(std::unique_ptr<Model> model, std::unique_ptr<TextCodec> codec, const EngineConfig& cfg)
+EngineImpl::EngineImpl(std::unique_ptr<Model> model, std::unique_ptr<TextCodec> codec, const EngineConfig& cfg,
+                       std::shared_ptr<const ChatFormatter> chat_formatter)
     : model_(std::move(model)),
       codec_(std::move(codec)),
+      chat_formatter_(std::move(chat_formatter)),
       cfg_(with_model_defaults(cfg, model_.get())),
       inbox_(std::make_shared<Inbox>()),
       blocks_(model_ ? model_->kv_num_blocks() : 0, model_ ? model_->kv_layout().block_bytes() : 0),
@@ -56,6 +59,10 @@ EngineImpl::EngineImpl(std::unique_ptr<Model> model, std::unique_ptr<TextCodec> 
   info_.eos_id = codec_->eos_id() >= 0 ? codec_->eos_id() : mc.end_id;
   info_.vocab_size = vocab_;
   info_.session_len = cfg_.session_len;
+  if (!chat_formatter_) {
+    const std::string name = has_template(info_.model_name) ? info_.model_name : "base";
+    chat_formatter_ = make_registry_formatter(get_template(name), "registry '" + name + "'");
+  }
   seed_base_ = std::random_device{}();
   // At most one logits row per running sequence, and at most max_batch_size run at once.
   device_sampling_ = cfg_.device_sampling && model_->enable_device_sampling(cfg_.max_batch_size);
@@ -354,6 +361,7 @@ void EngineImpl::process_outputs(const StepPlan& plan, const std::vector<ActiveR
                             std::find(g.stop_token_ids.begin(), g.stop_token_ids.end(), tok) != g.stop_token_ids.end();
     if (stop_token) {
       reason = "stop";
+      out.stop_token = tok;
     } else {
       out.token_ids.push_back(tok);
       if (g.logprobs || g.top_logprobs > 0) out.logprobs.push_back(tl);

@@ -24,6 +24,7 @@
 #include "model/model.h"
 #include "sampling/sampler.h"
 #include "sampling/stop_strings.h"
+#include "template/chat_formatter.h"
 
 namespace lmd {
 
@@ -73,7 +74,8 @@ struct Session {
 
 class EngineImpl : public Engine {
  public:
-  EngineImpl(std::unique_ptr<Model> model, std::unique_ptr<TextCodec> codec, const EngineConfig& cfg);
+  EngineImpl(std::unique_ptr<Model> model, std::unique_ptr<TextCodec> codec, const EngineConfig& cfg,
+             std::shared_ptr<const ChatFormatter> chat_formatter);
   ~EngineImpl() override;
 
   std::shared_ptr<OutputStream> submit(Request request) override;
@@ -83,6 +85,7 @@ class EngineImpl : public Engine {
   std::vector<int32_t> encode(const std::string& text, bool add_bos) const override;
   std::string decode(const std::vector<int32_t>& ids) const override;
   int32_t token_id(const std::string& piece) const override;
+  const ChatFormatter& chat_formatter() const override { return *chat_formatter_; }
 
  private:
   // --- engine thread (engine.cc) ---
@@ -106,6 +109,7 @@ class EngineImpl : public Engine {
   // Fixed at construction.
   std::unique_ptr<Model> model_;
   std::unique_ptr<TextCodec> codec_;
+  std::shared_ptr<const ChatFormatter> chat_formatter_;  // immutable, shared by every caller thread
   EngineConfig cfg_;
   ModelInfo info_;
   int block_len_ = 0;

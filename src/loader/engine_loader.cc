@@ -11,6 +11,7 @@
 #include "core/quant_policy.h"
 #include "engine/text_codec.h"
 #include "format/gguf.h"
+#include "loader/chat_template_resolver.h"
 #include "loader/kv_pool_size.h"
 #include "model/tp_model.h"
 #include "template/chat_template.h"
@@ -66,23 +67,6 @@ const DeviceKind& resolve_device(const EngineConfig& cfg) {
   return kind;
 }
 
-std::string model_chat_template(const std::string& path) {
-  try {
-    if (detect_model_format(path) == "gguf") {
-      auto f = gguf::GgufFile::open(path);
-      return f->get_string_or("tokenizer.chat_template", "");
-    }
-    std::ifstream in(path + "/tokenizer_config.json");
-    if (!in) return "";
-    nlohmann::json j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
-    if (j.is_object() && j.contains("chat_template") && j["chat_template"].is_string())
-      return j["chat_template"].get<std::string>();
-  } catch (const std::exception& e) {
-    LMD_LOG_DEBUG("no chat template read from {}: {}", path, e.what());
-  }
-  return "";
-}
-
 LoadedModel load_model(const std::string& model_path, const EngineConfig& cfg) {
   check_flags(cfg);
   LoadedModel m;
@@ -102,12 +86,14 @@ LoadedModel load_model(const std::string& model_path, const EngineConfig& cfg) {
   if (kind != KvKind::kF16)
     LMD_LOG_INFO("KV cache: quant_policy {} ({})", mc.quant_policy, kind == KvKind::kInt8 ? "int8" : "int4");
 
-  // The chat template's name: --model-name, else the model's name when it is a template,
-  // else what the model's Jinja template looks like.
+  // The model's name: --model-name, else the model's name when it is a registry template,
+  // else what the model's Jinja template looks like (the served name; the prompt itself is
+  // the chat formatter's).
   std::string name = cfg.model_name.empty() ? mc.model_name : cfg.model_name;
   if (!has_template(name)) name = resolve_template_name(name, model_chat_template(model_path));
   mc.model_name = name;
   m.template_name = name;
+  m.chat_formatter = resolve_chat_formatter(model_path, cfg.chat_template, name, *m.tokenizer);
   for (ModelWeights& rw : m.ranks) rw.config = mc;
   LMD_LOG_INFO("model {}: {} layers, vocab {}, chat template '{}'", model_path, mc.num_layer, mc.vocab_size, name);
   return m;
@@ -179,7 +165,8 @@ std::unique_ptr<Engine> build_runtime(LoadedModel model, const DeviceKind& devic
   model.ranks.clear();  // the model holds its own (repacked) copy
   EngineConfig ec = cfg;
   ec.model_name = model.template_name;
-  return Engine::create(std::move(m), std::make_unique<TokenizerCodec>(std::move(model.tokenizer)), ec);
+  return Engine::create(std::move(m), std::make_unique<TokenizerCodec>(std::move(model.tokenizer)), ec,
+                        std::move(model.chat_formatter));
 }
 
 std::unique_ptr<Engine> Engine::create(const std::string& model_path, const EngineConfig& cfg) {

@@ -2,7 +2,7 @@
 //
 //   resolve_device   --device cpu|cuda|auto + --tp  -> a registered device kind, checked
 //   load_model       weights (one ModelWeights per tensor-parallel rank), tokenizer, the
-//                    chat template's name, the engine settings applied to the config
+//                    chat template (loader/chat_template_resolver.h), the engine settings applied to the config
 //   size_kv_pool     the KV layout and its block count (loader/kv_pool_size.h) from host or
 //                    device memory
 //   build_runtime    the Model on its backends + the tokenizer as the engine's TextCodec
@@ -20,6 +20,7 @@
 #include "core/kv_layout.h"
 #include "core/weights.h"
 #include "lmdeploy/engine.h"
+#include "template/chat_formatter.h"
 #include "tokenizer/tokenizer.h"
 
 namespace lmd {
@@ -32,9 +33,10 @@ const DeviceKind& resolve_device(const EngineConfig& cfg);
 struct LoadedModel {
   std::vector<ModelWeights> ranks;   // ranks[0].config: the model's, with cfg applied
   std::unique_ptr<Tokenizer> tokenizer;
-  std::string template_name;         // the chat template the engine will use
+  std::string template_name;         // the model's name (a registry template's, or what its Jinja template looks like)
+  std::shared_ptr<const ChatFormatter> chat_formatter;  // loader/chat_template_resolver.h
 };
-// Loads the weights (split or re-sharded for cfg.tp), the tokenizer and the template name;
+// Loads the weights (split or re-sharded for cfg.tp), the tokenizer and the chat template;
 // applies session_len, max_batch_size, max_prefill_token_num, cache_block_seq_len and
 // quant_policy from cfg to every rank's config.
 LoadedModel load_model(const std::string& model_path, const EngineConfig& cfg);
@@ -56,9 +58,5 @@ uint64_t weight_bytes(const ModelWeights& w);
 // The model on its backends and the engine around it. Consumes model.ranks.
 std::unique_ptr<Engine> build_runtime(LoadedModel model, const DeviceKind& device, const KvPoolPlan& pool,
                                       const EngineConfig& cfg);
-
-// The Jinja chat template shipped with the model (GGUF metadata tokenizer.chat_template, or
-// tokenizer_config.json's chat_template), "" when there is none.
-std::string model_chat_template(const std::string& model_path);
 
 }  // namespace lmd

@@ -40,9 +40,9 @@ std::string join(const std::vector<std::string>& v) {
 ApiServer::ApiServer(Engine& engine, ApiServerConfig cfg)
     : engine_(engine),
       cfg_(std::move(cfg)),
+      formatter_(engine.chat_formatter()),
       http_(std::make_unique<HttpServer>("api_server", [this](int status) { metrics_.record_http_error(status); })) {
   const ModelInfo& info = engine_.info();
-  template_ = get_template(has_template(info.model_name) ? info.model_name : "base");
   model_name_ = cfg_.model_name.empty() ? info.model_name : cfg_.model_name;
   session_len_ = info.session_len;
   LMD_CHECK(cfg_.max_concurrent_requests > 0)
@@ -89,7 +89,7 @@ void ApiServer::check_model(const std::string& requested) const {
 
 void ApiServer::add_template_stops(GenerationConfig& gen) const {
   if (gen.ignore_eos) return;
-  for (const auto& word : template_.stop_words) {
+  for (const auto& word : formatter_.stop_words()) {
     int32_t id = engine_.token_id(word);
     if (id >= 0) {
       gen.stop_token_ids.push_back(id);

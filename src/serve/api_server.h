@@ -19,7 +19,7 @@
 #include "serve/http_server.h"
 #include "serve/server_metrics.h"
 #include "serve/session_registry.h"
-#include "template/chat_template.h"
+#include "template/chat_formatter.h"
 
 namespace lmd::serve {
 
@@ -57,7 +57,7 @@ class ApiServer {
   void install_routes();
   bool authorized(const httplib::Request& req) const;
   void check_model(const std::string& requested) const;
-  // The engine's chat template stop words as stop token ids / stop strings.
+  // The chat template's stop words as stop token ids / stop strings.
   void add_template_stops(GenerationConfig& gen) const;
   int max_new_tokens(const std::optional<int>& requested, size_t prompt_len, const char* prompt_field) const;
 
@@ -69,7 +69,7 @@ class ApiServer {
 
   Engine& engine_;
   ApiServerConfig cfg_;
-  ChatTemplate template_;
+  const ChatFormatter& formatter_;  // the engine's: parsed once, rendered per request
   std::string model_name_;
   int session_len_ = 0;
   std::unique_ptr<HttpServer> http_;

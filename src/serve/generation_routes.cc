@@ -68,14 +68,20 @@ std::vector<Request> fan_out(const std::vector<int32_t>& ids, const GenerationCo
 
 void ApiServer::handle_chat(const httplib::Request& req, httplib::Response& res) {
   ChatCompletionRequest r = parse_chat_completion(parse_body(req.body));
+  read_template_inputs(req.body, r);
   check_model(r.model);
+  if (!r.tools.is_null() && formatter_.registry_template()) {
+    throw ApiError(400, "'tools': the chat template '" + formatter_.registry_template()->model_name +
+                            "' cannot render tools (a model's own Jinja template can; or --chat-template FILE.jinja)",
+                   "tools", "unsupported_value");
+  }
   std::string prompt;
   try {
-    prompt = template_.messages2prompt(r.messages);
-  } catch (const lmd::Error& e) {
-    throw ApiError(400, e.what(), "messages", "invalid_value");
+    prompt = formatter_.render(r.messages, r.tools, /*add_generation_prompt=*/true, r.template_kwargs);
+  } catch (const lmd::Error& e) {  // a template's syntax, raise_exception or limit: the client's request
+    throw ApiError(400, std::string("chat template: ") + e.what(), "messages", "invalid_value");
   }
-  std::vector<int32_t> ids = engine_.encode(prompt, /*add_bos=*/true);
+  std::vector<int32_t> ids = engine_.encode(prompt, formatter_.add_bos());
   r.gen.max_new_tokens = max_new_tokens(r.max_tokens, ids.size(), "messages");
   add_template_stops(r.gen);
   validate_gen(r.gen);
@@ -231,7 +237,13 @@ void ApiServer::handle_interactive(const httplib::Request& req, httplib::Respons
     return;
   }
   const bool start = history == 0;
-  std::vector<int32_t> ids = engine_.encode(template_.get_prompt(r.prompt, start), /*add_bos=*/start);
+  std::string prompt;
+  try {
+    prompt = formatter_.turn_prompt(r.prompt, start);
+  } catch (const lmd::Error& e) {
+    throw ApiError(400, std::string("chat template: ") + e.what(), "prompt", "invalid_value");
+  }
+  std::vector<int32_t> ids = engine_.encode(prompt, /*add_bos=*/start && formatter_.add_bos());
   r.gen.max_new_tokens = max_new_tokens(r.max_tokens, history + ids.size(), "prompt");
   add_template_stops(r.gen);
   validate_gen(r.gen);
@@ -279,7 +291,8 @@ void ApiServer::handle_encode(const httplib::Request& req, httplib::Response& re
   EncodeRequest r = parse_encode(parse_body(req.body));
   json ids = json::array(), lengths = json::array();
   for (const auto& text : r.inputs) {
-    std::vector<int32_t> t = engine_.encode(r.do_preprocess ? template_.get_prompt(text, true) : text, r.add_bos);
+    std::vector<int32_t> t =
+        engine_.encode(r.do_preprocess ? formatter_.turn_prompt(text, true) : text, r.add_bos);
     ids.push_back(t);
     lengths.push_back(t.size());
   }

@@ -157,21 +157,16 @@ GenerationConfig chat_defaults() {
   return g;
 }
 
-std::string content_text(const json& content, size_t index) {
+// A message's content: a string, null, or a list of typed parts ({"type": ..., ...}); the
+// parts reach the chat template unchanged (a registry template renders only text parts).
+void check_content(const json& content, size_t index) {
   const std::string where = "messages[" + std::to_string(index) + "].content";
-  if (content.is_null()) return "";
-  if (content.is_string()) return content.get<std::string>();
+  if (content.is_null() || content.is_string()) return;
   if (!content.is_array()) throw wrong_type(where, "a string or a list of content parts", content);
-  std::string text;
   for (const auto& part : content) {
     if (!part.is_object()) throw wrong_type(where, "a list of content parts", part);
-    auto type = get_string(part, "type").value_or("");
-    if (type != "text") throw bad_field(where, "only text content parts are supported, got type '" + type + "'");
-    auto t = get_string(part, "text");
-    if (!t) throw bad_field(where, "a text part needs 'text'");
-    text += *t;
+    if (!get_string(part, "type")) throw bad_field(where, "each content part needs a string 'type'");
   }
-  return text;
 }
 
 }  // namespace
@@ -191,13 +186,23 @@ json parse_body(const std::string& body) {
 
 std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
+void read_template_inputs(const std::string& body, ChatCompletionRequest& r) {
+  // Parsed again keeping the client's key order (Python dicts keep it; a template's tojson
+  // of tool arguments shows it); parse_chat_completion validated the same text.
+  const ojson ordered = ojson::parse(body);
+  const ojson& msgs = ordered["messages"];
+  if (msgs.is_array()) r.messages = msgs;
+  if (ordered.contains("tools") && !ordered["tools"].empty()) r.tools = ordered["tools"];
+  if (ordered.contains("chat_template_kwargs")) r.template_kwargs = ordered["chat_template_kwargs"];
+}
+
 ChatCompletionRequest parse_chat_completion(const json& body) {
   ChatCompletionRequest r;
   parse_sampling(body, r, chat_defaults());
   const json* msgs = field(body, "messages");
   if (!msgs) throw ApiError(400, "'messages' is required", "messages", "missing_field");
   if (msgs->is_string()) {
-    r.messages.push_back({"user", msgs->get<std::string>()});
+    r.messages = ojson::array({{{"role", "user"}, {"content", msgs->get<std::string>()}}});
   } else if (msgs->is_array()) {
     if (msgs->empty()) throw bad_field("messages", "must not be empty");
     for (size_t i = 0; i < msgs->size(); ++i) {
@@ -206,15 +211,20 @@ ChatCompletionRequest parse_chat_completion(const json& body) {
       if (!m.is_object()) throw wrong_type(where, "an object", m);
       auto role = get_string(m, "role");
       if (!role) throw ApiError(400, "'" + where + ".role' is required", where + ".role", "missing_field");
-      std::string rl = *role == "developer" ? "system" : *role;
-      if (rl != "system" && rl != "user" && rl != "assistant") {
-        throw bad_field(where + ".role", "must be system, user or assistant, got '" + *role + "'");
+      if (*role != "system" && *role != "developer" && *role != "user" && *role != "assistant" && *role != "tool") {
+        throw bad_field(where + ".role", "must be system, developer, user, assistant or tool, got '" + *role + "'");
       }
-      auto it = m.find("content");
-      r.messages.push_back({rl, it == m.end() ? std::string() : content_text(*it, i)});
+      if (auto it = m.find("content"); it != m.end()) check_content(*it, i);
+      if (auto it = m.find("tool_calls"); it != m.end() && !it->is_null() && !it->is_array()) {
+        throw wrong_type(where + ".tool_calls", "a list", *it);
+      }
     }
   } else {
     throw wrong_type("messages", "a string or a list of messages", *msgs);
+  }
+  if (const json* t = field(body, "tools"); t && !t->is_array()) throw wrong_type("tools", "a list of tools", *t);
+  if (const json* k = field(body, "chat_template_kwargs"); k && !k->is_object()) {
+    throw wrong_type("chat_template_kwargs", "an object", *k);
   }
   if (auto lp = get_bool(body, "logprobs")) r.gen.logprobs = *lp;
   r.gen.top_logprobs = int_in_range(body, "top_logprobs", 0, 0, 20);
@@ -229,11 +239,9 @@ ChatCompletionRequest parse_chat_completion(const json& body) {
                      "response_format", "unsupported_value");
     }
   }
-  for (const char* unsupported : {"tools", "functions"}) {
-    if (const json* t = field(body, unsupported); t && !(t->is_array() && t->empty())) {
-      throw ApiError(400, std::string("'") + unsupported + "' (function calling) is not supported", unsupported,
-                     "unsupported_value");
-    }
+  if (const json* f = field(body, "functions"); f && !(f->is_array() && f->empty())) {
+    throw ApiError(400, "'functions' (the legacy function calling) is not supported; use 'tools'", "functions",
+                   "unsupported_value");
   }
   return r;
 }

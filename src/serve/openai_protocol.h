@@ -15,7 +15,6 @@
 
 #include "lmdeploy/engine.h"
 #include "serve/api_error.h"
-#include "template/chat_template.h"
 
 namespace lmd::serve {
 
@@ -33,8 +32,13 @@ struct SamplingRequest {
   int64_t session_id = -1;
 };
 
+using ojson = nlohmann::ordered_json;
+
+// What the chat template renders is the client's JSON, unchanged (src/template/chat_formatter.h).
 struct ChatCompletionRequest : SamplingRequest {
-  std::vector<ChatMessage> messages;  // a string `messages` becomes one user message
+  ojson messages;         // a list; a string `messages` becomes one user message
+  ojson tools;            // null when absent or empty
+  ojson template_kwargs;  // chat_template_kwargs: more template variables (null when absent)
 };
 
 struct CompletionRequest : SamplingRequest {
@@ -59,6 +63,9 @@ struct EncodeRequest {
 
 // Each throws ApiError(400, ..., param) on a malformed or out-of-range field.
 ChatCompletionRequest parse_chat_completion(const json& body);
+// Fills r.messages / r.tools / r.template_kwargs from the body in its key order (after
+// parse_chat_completion accepted it).
+void read_template_inputs(const std::string& body, ChatCompletionRequest& r);
 CompletionRequest parse_completion(const json& body);
 InteractiveRequest parse_interactive(const json& body);
 EncodeRequest parse_encode(const json& body);

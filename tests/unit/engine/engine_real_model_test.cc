@@ -76,7 +76,8 @@ TEST(EngineRealModelTest, SessionRemembersAndPrefillsOnlyNewTokens) {
   g.temperature = 0.0f;
   g.max_new_tokens = 20;
   const ChatTemplate tpl = get_template("smollm2");
-  ChatSession chat(*engine, tpl, 42, g);
+  const auto registry = make_registry_formatter(tpl, "smollm2");
+  ChatSession chat(*engine, *registry, 42, g);
   auto t1 = chat.ask("Hi, I am Bob.", nullptr);
   ASSERT_NE(t1.finish_reason, "error") << t1.error;
   const EngineStats before = engine->stats();

@@ -19,6 +19,7 @@
 
 #include "core/error.h"
 #include "lmdeploy/engine.h"
+#include "template/chat_formatter.h"
 
 namespace lmd::serve::testing {
 
@@ -26,7 +27,9 @@ inline const std::string kReply = "The quick brown fox jumps over the lazy dog."
 
 class FakeEngine : public Engine {
  public:
-  FakeEngine() {
+  // chat_formatter: the template the server renders with (default: the registry's "base").
+  explicit FakeEngine(std::shared_ptr<const ChatFormatter> chat_formatter = nullptr)
+      : formatter_(chat_formatter ? std::move(chat_formatter) : make_registry_formatter(get_template("base"), "fake")) {
     info_.model_name = "fake-model";
     info_.eos_id = 2;
     info_.vocab_size = 259;
@@ -75,6 +78,7 @@ class FakeEngine : public Engine {
     return s;
   }
   int32_t token_id(const std::string& piece) const override { return piece == "</s>" ? 2 : -1; }
+  const ChatFormatter& chat_formatter() const override { return *formatter_; }
 
   std::vector<Request> requests() const {
     std::lock_guard<std::mutex> lock(mu_);
@@ -91,6 +95,7 @@ class FakeEngine : public Engine {
   }
 
  private:
+  std::shared_ptr<const ChatFormatter> formatter_;
   class Stream : public OutputStream {
    public:
     Stream(FakeEngine* e, Request r) : e_(e), r_(std::move(r)) {
