@@ -45,7 +45,7 @@ std::string hf_config_template(const ojson& config, const std::string& file) {
         entry["template"].is_string())
       return entry["template"].get<std::string>();
   }
-  LMD_FAIL() << file << ": the chat_template list has no 'default' entry";
+  throw Error(file + ": the chat_template list has no 'default' entry", Error::Kind::kInvalidArgument);
 }
 
 // A special token's text in tokenizer_config.json: a string or an AddedToken {"content": ...}.
