@@ -288,6 +288,14 @@ def test_qwen25_fast_path_matches_llama_cpp(lmd_binary, qwen_path, llama_runs, t
     assert not bad, bad
 
 
+# The exact-path, numpy-f64 and chat checks on the real 0.5B file are minutes each while its
+# K-quants are expanded to f32 at load (issue 15): they run with LMD_SLOW_TESTS=1 until the
+# compact K-quant path lands; the fast-path comparison above always runs.
+slow = pytest.mark.skipif(os.environ.get("LMD_SLOW_TESTS") != "1",
+                          reason="slow on the real Qwen2.5 file while K-quants load as f32: set LMD_SLOW_TESTS=1")
+
+
+@slow
 def test_qwen25_exact_path_matches_llama_cpp(lmd_binary, qwen_path, qwen_workspace, llama_runs, tmp_path):
     """The exact path (fp32 activations) through the converted workspace, which is bit-identical
     to loading the GGUF on the exact path (checked on two prompts). llama.cpp rounds activations
@@ -306,6 +314,7 @@ def test_qwen25_exact_path_matches_llama_cpp(lmd_binary, qwen_path, qwen_workspa
     assert not bad, bad
 
 
+@slow
 def test_qwen25_exact_path_matches_numpy_f64(lmd_binary, qwen_path, llama_runs, tmp_path):
     """Our forward, not only its rounding, is right on the real file: the exact path with fp32
     K/V against tools/numpy_llama.py (f64, weights dequantised by the gguf package)."""
@@ -317,6 +326,7 @@ def test_qwen25_exact_path_matches_numpy_f64(lmd_binary, qwen_path, llama_runs, 
     assert err <= 1e-4
 
 
+@slow
 def test_qwen25_chat_writes_python(lmd_binary, qwen_path):
     p = run_lmdeploy(lmd_binary, "chat", qwen_path, "--prompt", "Write a Python function that checks whether a "
                      "number is prime.", "--temperature", 0, "--max_new_tokens", 96, "--session-len", 512)
