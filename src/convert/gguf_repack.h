@@ -19,6 +19,7 @@
 // Q6_K has a scale per 16 values; the int8 format one per 32, and a Q6_K tensor whose
 // 16-halves share their scale everywhere is practically never written by llama.cpp's quantiser,
 // so it goes to f16 (see docs/benchmarks.md "K-quant GGUFs (Q4_K_M)" for the cost).
+// A tensor with a scale product or value outside fp16's range (|x| > 65504) is kept as f32.
 // Any other type (IQ*, ...) is an error naming the tensor and its type.
 #pragma once
 
