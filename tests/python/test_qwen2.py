@@ -11,8 +11,9 @@ Two models:
   llama.cpp with n_batch 512; llama.cpp's own difference between n_batch 512 and n_batch 1
   on the same sequences is the noise floor. Greedy: our argmax at each continuation position
   must be llama.cpp's token, or the first difference must be a near tie (llama.cpp's top-2
-  margin < 0.5 there). Slow: ~15 min on 2 cores (the K-quant tensors are dequantised to f32
-  at load, so every `lmdeploy logits` run loads for ~13 s and streams 2 GB per forward).
+  margin < 0.5 there). The weights load compact (src/convert/gguf_repack.h: Q5_0 / Q8_0 ->
+  int8, Q4_K -> int4, Q6_K -> f16), so our side runs the fast kernels; most of the time is
+  llama.cpp's three passes over the 20 prompts (module fixture llama_runs).
 
 llama.cpp runs with use_extra_bufts = false: on this machine its AMX / repacked weight
 buffers fault (SIGSEGV) as soon as a batch has more than one token; without them it uses its
