@@ -17,7 +17,7 @@ using gguf::TensorInfo;
 
 // A GGUF tensor as WeightTensor; `rows`/`cols` are the expected PyTorch shape ([n] when
 // cols == 0). `dense_f32` forces fp32 (norms, biases).
-WeightTensor load_tensor(const GgufFile& f, const std::string& name, int64_t rows, int64_t cols, bool dense_f32) {
+WeightTensor read_tensor(const GgufFile& f, const std::string& name, int64_t rows, int64_t cols, bool dense_f32) {
   const TensorInfo& t = f.tensor(name);
   const bool vec = cols == 0;
   const std::vector<int64_t> want = vec ? std::vector<int64_t>{rows} : std::vector<int64_t>{cols, rows};
@@ -36,6 +36,14 @@ WeightTensor load_tensor(const GgufFile& f, const std::string& name, int64_t row
   }
   const std::vector<float> v = gguf::dequantize_tensor(f, t);  // throws naming unsupported types
   return make_dense(DType::kF32, shape, v.data());
+}
+
+// As read_tensor, then t's file pages leave RSS: the load's peak holds the file's bytes only
+// for the tensor being converted, not the whole file beside its converted copy.
+WeightTensor load_tensor(const GgufFile& f, const std::string& name, int64_t rows, int64_t cols, bool dense_f32) {
+  WeightTensor w = read_tensor(f, name, rows, cols, dense_f32);
+  f.drop_tensor_pages(f.tensor(name));
+  return w;
 }
 
 // What differs between the GGUF architectures we load (llama.cpp's conventions):
