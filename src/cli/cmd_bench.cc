@@ -20,6 +20,7 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cli/command.h"
@@ -159,7 +160,7 @@ void run_peers(const PeersArgs& a) {
   LMD_CHECK(a.pp >= 0 && a.tg >= 0 && a.prompt >= 0 && a.gen >= 1 && a.reps >= 1)
       << "bench_peers: --pp " << a.pp << " --tg " << a.tg << " --prompt " << a.prompt << " --gen " << a.gen
       << " --reps " << a.reps;
-  const lmd::ModelWeights w = lmd::load_model_weights(a.model);
+  lmd::ModelWeights w = lmd::load_model_weights(a.model);
   lmd::ModelRuntimeOptions o;
   o.threads = a.threads;
   o.exact = a.exact;
@@ -169,7 +170,7 @@ void run_peers(const PeersArgs& a) {
   for (int n : seqs) blocks = std::max(blocks, n * ((a.prompt + a.gen + bl - 1) / bl));
   o.kv_num_blocks = blocks;
   const auto t_load = Clock::now();
-  auto model = lmd::create_llama_model(w, o);
+  auto model = lmd::create_llama_model(std::move(w), o);  // host copies freed as uploaded
   const double load_s = since(t_load);
   std::vector<float> logits;
   Timing pp, tg;

@@ -1,7 +1,8 @@
 // `lmdeploy inspect FILE`: prints a GGUF's or safetensors file's (or checkpoint
 // directory's) metadata and tensor table. With --dump-f32 / --dump-dir it writes tensors
 // dequantised to raw little-endian float32 (what tests/python/test_dequant.py compares
-// against the gguf package).
+// against the gguf package); with --as-loaded, GGUF matrices are first mapped to the canonical
+// form the engine loads (src/convert/gguf_repack.h) and dumped from there.
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "cli/command.h"
+#include "convert/gguf_repack.h"
 #include "core/error.h"
 #include "format/gguf.h"
 #include "format/safetensors.h"
@@ -34,6 +36,7 @@ struct InspectOptions {
   std::vector<std::string> tensors;  // empty: all
   std::string dump_f32;              // one tensor -> this file
   std::string dump_dir;              // each selected tensor -> DIR/<name>.f32
+  bool as_loaded = false;            // dump GGUF matrices as load maps them (gguf_repack.h)
 };
 
 // A string on one line: control characters escaped, long text cut.
@@ -177,7 +180,11 @@ void inspect_gguf(const InspectOptions& o) {
   const auto names = select(o, all, [&](const std::string& n) { return f->find_tensor(n); });
   const bool dumping = !o.dump_f32.empty() || !o.dump_dir.empty();
   if (dumping) {
-    dump(o, names, [&](const std::string& n) { return gguf::dequantize_tensor(*f, f->tensor(n)); });
+    dump(o, names, [&](const std::string& n) {
+      const gguf::TensorInfo& t = f->tensor(n);
+      if (o.as_loaded && t.ne.size() == 2) return convert::gguf_matrix_to_weight(*f, t).to_f32();
+      return gguf::dequantize_tensor(*f, t);
+    });
     return;
   }
   std::cout << "file: " << o.file << "\n"
@@ -278,6 +285,8 @@ LMD_REGISTER_COMMAND(90, [](CLI::App& root) {
                   "Write the one --tensor, dequantised, as raw little-endian float32");
   cmd->add_option(flag("dump_dir"), o->dump_dir,
                   "Write each selected tensor (all by default) to DIR/<name>.f32");
+  cmd->add_flag(flag("as_loaded"), o->as_loaded,
+                "Dump GGUF matrices as the engine loads them (K-quants repacked, see gguf_repack.h)");
   cmd->callback([o]() {
     if (is_gguf(o->file)) {
       inspect_gguf(*o);

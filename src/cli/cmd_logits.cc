@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cli/command.h"
@@ -72,16 +73,17 @@ void write_logits(const std::string& path, const std::vector<float>& v, size_t r
 void run_logits(const LogitsArgs& a) {
   const std::vector<int32_t> ids = parse_int_list(a.tokens, "--tokens");
   LMD_CHECK(!ids.empty()) << "--tokens: no token ids given";
-  const lmd::ModelWeights w = lmd::load_model_weights(a.model);
+  lmd::ModelWeights w = lmd::load_model_weights(a.model);
+  const size_t vocab = static_cast<size_t>(w.config.vocab_size);
   lmd::ModelRuntimeOptions o;
   o.threads = a.threads;
   o.exact = a.exact || a.numerics == "exact";
   o.llamacpp_numerics = a.numerics == "llama.cpp";
   o.kv_kind = lmd::cli::parse_kv_flag(a.kv);
   o.kv_num_blocks = static_cast<int32_t>((ids.size() + o.block_len - 1) / o.block_len);
-  auto model = lmd::create_llama_model(w, o);
+  auto model = lmd::create_llama_model(std::move(w), o);  // host copies freed as uploaded
   const std::vector<float> logits = lmd::teacher_forced_logits(*model, ids);
-  write_logits(a.out, logits, ids.size(), static_cast<size_t>(w.config.vocab_size));
+  write_logits(a.out, logits, ids.size(), vocab);
 }
 
 void run_bench(const BenchArgs& a) {
@@ -90,7 +92,7 @@ void run_bench(const BenchArgs& a) {
   b.decode_steps = a.steps;
   b.decode_batches.clear();
   for (int32_t x : parse_int_list(a.batches, "--batches")) b.decode_batches.push_back(x);
-  const lmd::ModelWeights w = lmd::load_model_weights(a.model);
+  lmd::ModelWeights w = lmd::load_model_weights(a.model);
   lmd::ModelRuntimeOptions o;
   o.threads = a.threads;
   o.exact = a.exact;
@@ -99,7 +101,7 @@ void run_bench(const BenchArgs& a) {
   for (int x : b.decode_batches) max_batch = std::max(max_batch, x);
   const int per_seq = (b.context + b.decode_steps + o.block_len - 1) / o.block_len;
   o.kv_num_blocks = std::max((b.prefill_tokens + o.block_len - 1) / o.block_len, max_batch * per_seq);
-  auto model = lmd::create_llama_model(w, o);
+  auto model = lmd::create_llama_model(std::move(w), o);
   const lmd::BenchForwardResult r = lmd::bench_forward(*model, b);
   std::printf("model: %s  isa: %s  threads: %d  kv: %s  exact: %d\n", a.model.c_str(),
               lmd::cpu_isa_name(lmd::cpu_isa()), a.threads, a.kv.c_str(), a.exact ? 1 : 0);

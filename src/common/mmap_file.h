@@ -19,6 +19,9 @@ class MappedFile {
   const uint8_t* data() const { return data_; }
   size_t size() const { return size_; }
   const std::string& path() const { return path_; }
+  // Drops the resident pages wholly inside [offset, offset + len) (madvise DONTNEED): a reader
+  // done with a range keeps it out of RSS; the bytes stay readable (read again from the file).
+  void drop_pages(size_t offset, size_t len) const;
 
  private:
   MappedFile() = default;

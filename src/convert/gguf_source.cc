@@ -3,10 +3,10 @@
 
 #include "core/error.h"
 #include "common/logging.h"
+#include "convert/gguf_repack.h"
 #include "convert/rope_permute.h"
 #include "convert/sources.h"
 #include "format/gguf.h"
-#include "kernels/common/half.h"
 
 namespace lmd::convert {
 namespace {
@@ -15,55 +15,9 @@ using gguf::GgmlType;
 using gguf::GgufFile;
 using gguf::TensorInfo;
 
-constexpr int kBlock = 32;
-
-// Q4_1 block: f16 d, f16 m, u8 qs[16]; value j = qs[j] & 15, value j+16 = qs[j] >> 4.
-// Q4_0 block: f16 d, u8 qs[16]; same nibble order, value = (q - 8)·d.
-// Our layout: value c at byte c/2, low nibble for even c.
-WeightTensor repack_q4(const uint8_t* src, int64_t rows, int64_t cols, bool has_min) {
-  const int64_t blocks = rows * cols / kBlock;
-  const int64_t bb = has_min ? 20 : 18;
-  std::vector<uint8_t> nib(static_cast<size_t>(rows * cols / 2));
-  std::vector<uint8_t> sm(static_cast<size_t>(blocks * 4));
-  for (int64_t b = 0; b < blocks; ++b) {
-    const uint8_t* blk = src + b * bb;
-    const uint8_t* qs = blk + (has_min ? 4 : 2);
-    uint8_t* out = nib.data() + b * 16;
-    for (int k = 0; k < 16; ++k) {
-      const int v0 = 2 * k, v1 = 2 * k + 1;
-      const int lo = v0 < 16 ? (qs[v0] & 15) : (qs[v0 - 16] >> 4);
-      const int hi = v1 < 16 ? (qs[v1] & 15) : (qs[v1 - 16] >> 4);
-      out[k] = static_cast<uint8_t>(lo | (hi << 4));
-    }
-    std::memcpy(sm.data() + b * 4, blk, 2);  // scale = d (fp16 bits)
-    if (has_min) {
-      std::memcpy(sm.data() + b * 4 + 2, blk + 2, 2);  // min = m (fp16 bits)
-    } else {
-      uint16_t d;
-      std::memcpy(&d, blk, 2);
-      const uint16_t m = f32_to_fp16(-8.0f * fp16_to_f32(d));  // exact: a power-of-two multiple
-      std::memcpy(sm.data() + b * 4 + 2, &m, 2);
-    }
-  }
-  return make_int4(rows, cols, kBlock, std::move(nib), std::move(sm));
-}
-
-// Q8_0 block: f16 d, i8 qs[32].
-WeightTensor repack_q8_0(const uint8_t* src, int64_t rows, int64_t cols) {
-  const int64_t blocks = rows * cols / kBlock;
-  std::vector<uint8_t> q(static_cast<size_t>(rows * cols));
-  std::vector<uint8_t> sc(static_cast<size_t>(blocks * 2));
-  for (int64_t b = 0; b < blocks; ++b) {
-    const uint8_t* blk = src + b * 34;
-    std::memcpy(sc.data() + b * 2, blk, 2);
-    std::memcpy(q.data() + b * kBlock, blk + 2, kBlock);
-  }
-  return make_int8_grouped(rows, cols, kBlock, std::move(q), std::move(sc));
-}
-
 // A GGUF tensor as WeightTensor; `rows`/`cols` are the expected PyTorch shape ([n] when
 // cols == 0). `dense_f32` forces fp32 (norms, biases).
-WeightTensor load_tensor(const GgufFile& f, const std::string& name, int64_t rows, int64_t cols, bool dense_f32) {
+WeightTensor read_tensor(const GgufFile& f, const std::string& name, int64_t rows, int64_t cols, bool dense_f32) {
   const TensorInfo& t = f.tensor(name);
   const bool vec = cols == 0;
   const std::vector<int64_t> want = vec ? std::vector<int64_t>{rows} : std::vector<int64_t>{cols, rows};
@@ -71,21 +25,9 @@ WeightTensor load_tensor(const GgufFile& f, const std::string& name, int64_t row
                           << (t.ne.size() > 1 ? "," + std::to_string(t.ne[1]) : std::string()) << "], expected ne=["
                           << want[0] << (vec ? std::string() : "," + std::to_string(want[1])) << "]";
   const std::vector<int64_t> shape = vec ? std::vector<int64_t>{rows} : std::vector<int64_t>{rows, cols};
+  if (!dense_f32 && !vec) return gguf_matrix_to_weight(f, t);  // the type table: gguf_repack.h
   const uint8_t* src = f.tensor_data(t);
-  const auto type = static_cast<GgmlType>(t.type);
-  if (!dense_f32 && !vec) {
-    if (type == GgmlType::Q4_1) return repack_q4(src, rows, cols, true);
-    if (type == GgmlType::Q4_0) return repack_q4(src, rows, cols, false);
-    if (type == GgmlType::Q8_0) return repack_q8_0(src, rows, cols);
-    if (type == GgmlType::F16 || type == GgmlType::BF16) {
-      WeightTensor w;
-      w.dtype = type == GgmlType::F16 ? DType::kF16 : DType::kBF16;
-      w.shape = shape;
-      w.data.assign(src, src + t.nbytes);
-      return w;
-    }
-  }
-  if (type == GgmlType::F32) {
+  if (static_cast<GgmlType>(t.type) == GgmlType::F32) {
     WeightTensor w;
     w.dtype = DType::kF32;
     w.shape = shape;
@@ -94,6 +36,14 @@ WeightTensor load_tensor(const GgufFile& f, const std::string& name, int64_t row
   }
   const std::vector<float> v = gguf::dequantize_tensor(f, t);  // throws naming unsupported types
   return make_dense(DType::kF32, shape, v.data());
+}
+
+// As read_tensor, then t's file pages leave RSS: the load's peak holds the file's bytes only
+// for the tensor being converted, not the whole file beside its converted copy.
+WeightTensor load_tensor(const GgufFile& f, const std::string& name, int64_t rows, int64_t cols, bool dense_f32) {
+  WeightTensor w = read_tensor(f, name, rows, cols, dense_f32);
+  f.drop_tensor_pages(f.tensor(name));
+  return w;
 }
 
 // What differs between the GGUF architectures we load (llama.cpp's conventions):

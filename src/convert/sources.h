@@ -10,12 +10,9 @@
 namespace lmd::convert {
 
 // GGUF (general.architecture = llama or qwen2; anything else is an error listing these).
-// Storage types:
-//   Q4_1 -> kInt4 group 32 (scale = d, min = m, fp16 bits copied; nibbles repacked),
-//   Q4_0 -> kInt4 group 32 (scale = d, min = -8·d: exact in fp16 and in the fp32 sum),
-//   Q8_0 -> grouped kI8 group 32 (scale = d), F32 / F16 / BF16 -> same dtype,
-//   every other ggml type (Q5_0, Q5_1, Q2_K..Q6_K) -> dequantised to kF32
-//   (lmd::gguf::dequantize, bit-exact with the gguf Python package).
+// Storage types: each matrix as gguf_repack.h maps it (Q4_0 / Q4_1 / Q4_K -> kInt4 group 32,
+// Q8_0 / Q5_0 -> grouped kI8 group 32, Q5_1 / Q2_K / Q3_K / Q5_K / Q6_K -> kF16, F32 / F16 /
+// BF16 kept; exact or within the fp16 bounds stated there).
 // Norms and biases are kF32. q/k rows (and biases) are un-permuted to half-split RoPE
 // order unless keep_gguf_rope_layout, which keeps llama.cpp's rows and sets
 // RopePairing::kAdjacent. qwen2's rows are not permuted in GGUF (llama.cpp rotates them

@@ -306,9 +306,13 @@ std::unique_ptr<GgufFile> GgufFile::open(const std::string& path) {
     t.offset = r.read<uint64_t>(field + " offset");
     const BlockInfo bi = ggml_block_info(t.type);
     if (bi.block_elems > 0) {
-      LMD_CHECK(t.ne[0] % bi.block_elems == 0)
-          << path << ": " << field << ": row length " << t.ne[0] << " is not a multiple of the "
-          << ggml_type_name(t.type) << " block size " << bi.block_elems;
+      if (t.ne[0] % bi.block_elems != 0) {
+        std::string shape;
+        for (const int64_t d : t.ne) shape += (shape.empty() ? "" : ",") + std::to_string(d);
+        throw Error(path + ": " + field + " (" + ggml_type_name(t.type) + ", ne=[" + shape + "]): row length " +
+                    std::to_string(t.ne[0]) + " is not a multiple of the " + ggml_type_name(t.type) +
+                    " block size " + std::to_string(bi.block_elems));
+      }
       const int64_t blocks = numel / bi.block_elems;
       int64_t nbytes = 0;
       LMD_CHECK(!__builtin_mul_overflow(blocks, bi.block_bytes, &nbytes))

@@ -81,6 +81,8 @@ class GgufFile {
   const TensorInfo* find_tensor(const std::string& name) const;  // nullptr when absent
   const TensorInfo& tensor(const std::string& name) const;        // throws naming it
   const uint8_t* tensor_data(const TensorInfo& t) const;           // start of its bytes
+  // Drops t's mapped pages from RSS once a loader has copied it (MappedFile::drop_pages).
+  void drop_tensor_pages(const TensorInfo& t) const { file_->drop_pages(data_offset_ + t.offset, t.nbytes); }
 
  private:
   std::shared_ptr<MappedFile> file_;

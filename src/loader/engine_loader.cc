@@ -161,8 +161,8 @@ std::unique_ptr<Engine> build_runtime(LoadedModel model, const DeviceKind& devic
   opt.block_len = pool.layout.block_len;
   opt.exact = cfg.numerics == "exact";
   opt.llamacpp_numerics = cfg.numerics == "llama.cpp";
-  std::unique_ptr<Model> m = create_model_for_ranks(model.ranks, opt);
-  model.ranks.clear();  // the model holds its own (repacked) copy
+  std::unique_ptr<Model> m = create_model_for_ranks(std::move(model.ranks), opt);  // frees each host tensor once uploaded
+  model.ranks.clear();
   EngineConfig ec = cfg;
   ec.model_name = model.template_name;
   return Engine::create(std::move(m), std::make_unique<TokenizerCodec>(std::move(model.tokenizer)), ec,

@@ -55,7 +55,10 @@ struct LayerOnDevice {
 
 class LlamaModelImpl : public LlamaModel {
  public:
-  LlamaModelImpl(const ModelWeights& w, const ModelRuntimeOptions& opt) : cfg_(w.config) {
+  // `consumed`: null, or &w when the caller hands its weights over (each host tensor is freed
+  // once the backend holds its copy, so the peak holds one copy plus one layer, not two).
+  LlamaModelImpl(const ModelWeights& w, const ModelRuntimeOptions& opt, ModelWeights* consumed = nullptr)
+      : cfg_(w.config) {
     LMD_CHECK(cfg_.head_num > 0 && cfg_.kv_head_num > 0 && cfg_.head_num % cfg_.kv_head_num == 0)
         << "model config: head_num " << cfg_.head_num << " must be a multiple of kv_head_num " << cfg_.kv_head_num;
     LMD_CHECK(cfg_.num_layer == static_cast<int>(w.layers.size()))
@@ -90,14 +93,14 @@ class LlamaModelImpl : public LlamaModel {
     for (DeviceBuffer* b : buffers()) b->bind(backend_.get());
     // A throw below skips the destructor: free what was already uploaded, then rethrow.
     try {
-      upload(w, opt);
+      upload(w, opt, consumed);
     } catch (...) {
       release();
       throw;
     }
   }
 
-  void upload(const ModelWeights& w, const ModelRuntimeOptions& opt) {
+  void upload(const ModelWeights& w, const ModelRuntimeOptions& opt, ModelWeights* consumed) {
     // One rank with tied embeddings: the table is also the lm head (output_ stays null).
     const bool tied_head = tp_ == 1 && cfg_.tie_word_embeddings && w.output.empty();
     tok_embeddings_ = upload_matrix(w.tok_embeddings, "tok_embeddings", cfg_.vocab_size, cfg_.hidden_units,
@@ -115,6 +118,7 @@ class LlamaModelImpl : public LlamaModel {
     } else if (!cfg_.tie_word_embeddings || !w.output.empty()) {
       output_ = upload_matrix(w.output, "output", cfg_.vocab_size, cfg_.hidden_units);
     }
+    if (consumed) consumed->tok_embeddings = WeightTensor{}, consumed->output = WeightTensor{};
     const int h = cfg_.hidden_units, qd = qd_, kd = kd_, inter = inter_;
     int static_layers = 0;
     for (int l = 0; l < cfg_.num_layer; ++l) {
@@ -146,6 +150,7 @@ class LlamaModelImpl : public LlamaModel {
         ++static_layers;
       }
       layers_.push_back(std::move(d));
+      if (consumed) consumed->layers[l] = LayerWeights{};
     }
 
     LMD_CHECK(static_layers == 0 || static_layers == cfg_.num_layer)
@@ -397,6 +402,11 @@ void LlamaModelImpl::step(const StepPlan& plan, float* logits, SamplingBatch* sa
 
 std::unique_ptr<LlamaModel> create_llama_model(const ModelWeights& w, const ModelRuntimeOptions& opt) {
   return std::make_unique<LlamaModelImpl>(w, opt);
+}
+
+std::unique_ptr<LlamaModel> create_llama_model(ModelWeights&& w, const ModelRuntimeOptions& opt) {
+  ModelWeights owned = std::move(w);
+  return std::make_unique<LlamaModelImpl>(owned, opt, &owned);
 }
 
 }  // namespace lmd

@@ -80,5 +80,8 @@ class LlamaModel : public Model {
 // head writes device logits [max rows, vocab] (allocated by enable_device_sampling) and
 // forward_sample copies back only the rows the host samples.
 std::unique_ptr<LlamaModel> create_llama_model(const ModelWeights& w, const ModelRuntimeOptions& opt);
+// The same, taking the weights over: each host tensor is freed as soon as the backend holds
+// its own copy (the loader's path: peak memory is one copy of the weights, not two).
+std::unique_ptr<LlamaModel> create_llama_model(ModelWeights&& w, const ModelRuntimeOptions& opt);
 
 }  // namespace lmd

@@ -166,4 +166,10 @@ std::unique_ptr<LlamaModel> create_model_for_ranks(const std::vector<ModelWeight
   return create_tp_model(ranks, opt);
 }
 
+std::unique_ptr<LlamaModel> create_model_for_ranks(std::vector<ModelWeights>&& ranks, const ModelRuntimeOptions& opt) {
+  LMD_CHECK(!ranks.empty()) << "model: no weights";
+  if (ranks.size() == 1) return create_llama_model(std::move(ranks[0]), opt);
+  return create_tp_model(ranks, opt);
+}
+
 }  // namespace lmd

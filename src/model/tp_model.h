@@ -38,5 +38,7 @@ std::unique_ptr<LlamaModel> create_tp_model(const std::vector<ModelWeights>& ran
 // One rank: create_llama_model; several: create_tp_model.
 std::unique_ptr<LlamaModel> create_model_for_ranks(const std::vector<ModelWeights>& ranks,
                                                    const ModelRuntimeOptions& opt);
+// The same, taking the weights over (one rank: create_llama_model(ModelWeights&&)).
+std::unique_ptr<LlamaModel> create_model_for_ranks(std::vector<ModelWeights>&& ranks, const ModelRuntimeOptions& opt);
 
 }  // namespace lmd

@@ -11,6 +11,8 @@ missing model or oracle cannot turn a red test into a silent pass.
   llama_cpp       the llama_cpp module (llama-cpp-python, installed by tools/setup.sh)
   llama_vocab     llama_cpp.Llama on model_path, vocab only (token ids oracle)
   llama_model     llama_cpp.Llama on model_path with logits for every position
+  requantized     requantized("Q4_K_M") -> model_path re-quantised by llama.cpp into that file
+                  type (LLAMA_FTYPE_MOSTLY_<name>, allow_requantize), made once per session
 
 tools/ is put on sys.path, so tests can `import numpy_llama, export_hf, make_tiny_model`.
 """
@@ -102,3 +104,25 @@ def llama_vocab(llama_cpp, model_path):
 def llama_model(llama_cpp, model_path):
     return llama_cpp.Llama(model_path=str(model_path), logits_all=True, n_ctx=512, n_threads=1,
                            seed=0, verbose=False)
+
+
+@pytest.fixture(scope="session")
+def requantized(llama_cpp, model_path, tmp_path_factory):
+    import ctypes
+    made = {}
+    out_dir = tmp_path_factory.mktemp("requantized")
+
+    def make(ftype):
+        if ftype not in made:
+            params = llama_cpp.llama_model_quantize_default_params()
+            params.ftype = getattr(llama_cpp, "LLAMA_FTYPE_MOSTLY_" + ftype)
+            params.allow_requantize = True
+            params.nthread = 2
+            dst = out_dir / f"{model_path.stem}.{ftype}.gguf"
+            rc = llama_cpp.llama_model_quantize(str(model_path).encode(), str(dst).encode(), ctypes.byref(params))
+            if rc != 0:
+                pytest.fail(f"llama_model_quantize {model_path} -> {ftype} failed ({rc})", pytrace=False)
+            made[ftype] = dst
+        return made[ftype]
+
+    return make

@@ -11,8 +11,9 @@ Two models:
   llama.cpp with n_batch 512; llama.cpp's own difference between n_batch 512 and n_batch 1
   on the same sequences is the noise floor. Greedy: our argmax at each continuation position
   must be llama.cpp's token, or the first difference must be a near tie (llama.cpp's top-2
-  margin < 0.5 there). Slow: ~15 min on 2 cores (the K-quant tensors are dequantised to f32
-  at load, so every `lmdeploy logits` run loads for ~13 s and streams 2 GB per forward).
+  margin < 0.5 there). The weights load compact (src/convert/gguf_repack.h: Q5_0 / Q8_0 ->
+  int8, Q4_K -> int4, Q6_K -> f16), so our side runs the fast kernels; most of the time is
+  llama.cpp's three passes over the 20 prompts (module fixture llama_runs).
 
 llama.cpp runs with use_extra_bufts = false: on this machine its AMX / repacked weight
 buffers fault (SIGSEGV) as soon as a batch has more than one token; without them it uses its
@@ -192,6 +193,33 @@ def test_qwen2_gguf_missing_tensor_is_one_line_naming_it(lmd_binary, tiny, tmp_p
     line = one_line_error(run_lmdeploy(lmd_binary, "logits", bad, "--tokens", "1 2", "--out", tmp_path / "x.npy",
                                        check=False))
     assert f"'{tensor}'" in line
+
+
+def test_k_quant_row_length_not_a_multiple_of_256_is_one_line_naming_tensor_and_shape(lmd_binary, tmp_path):
+    """A Q4_K tensor with rows of 320 values (a super-block is 256): gguf-py refuses to write one,
+    so a valid [256, 3] tensor is written and its ne[0] patched in the header."""
+    import struct
+    import gguf
+
+    bad = tmp_path / "bad-q4k.gguf"
+    name = b"blk.0.ffn_down.weight"
+    w = gguf.GGUFWriter(str(bad), "qwen2")
+    w.add_tensor(name.decode(), np.zeros((3, 144), np.uint8), raw_shape=(3, 144),
+                 raw_dtype=gguf.GGMLQuantizationType.Q4_K)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    data = bytearray(bad.read_bytes())
+    info = name + struct.pack("<IQQ", 2, 256, 3)
+    at = data.index(info)
+    data[at:at + len(info)] = name + struct.pack("<IQQ", 2, 320, 3)
+    bad.write_bytes(data)
+    for args in (["logits", bad, "--tokens", "1 2", "--out", tmp_path / "x.npy"],
+                 ["convert", "qwen-7b", bad, "--dst-path", tmp_path / "ws"]):
+        line = one_line_error(run_lmdeploy(lmd_binary, *args, check=False))
+        assert "'blk.0.ffn_down.weight' (Q4_K, ne=[320,3])" in line, line
+        assert "not a multiple of the Q4_K block size 256" in line, line
 
 
 # ---------------------------------------------------------------------------------------------

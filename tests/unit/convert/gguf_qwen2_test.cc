@@ -4,6 +4,7 @@
 // against the formats library's reference dequantisation (bit-exact with the gguf package).
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 
 #include "common/paths.h"
@@ -85,17 +86,31 @@ TEST(GgufQwen2, RealQwen25CoderConfigAndTensors) {
   EXPECT_EQ(c.end_id, 151645);
   auto f = gguf::GgufFile::open(path);
   auto deq = [&](const std::string& name) { return gguf::dequantize_tensor(*f, f->tensor(name)); };
-  // Q5_0 (embeddings, attn_q), Q4_K / Q6_K / Q8_0 layers: dequantised bit-exactly, rows as stored.
+  // As src/convert/gguf_repack.h maps them: Q5_0 (embeddings, attn_q/k) -> int8 group 32 and
+  // Q8_0 -> int8, bit-exact; Q6_K ffn_down (blk 0) -> f16, within fp16 rounding of the
+  // dequantised value; Q4_K ffn_down (blk 11, 23) -> int4 group 32 (its bound: test_dequant.py).
+  EXPECT_EQ(w.tok_embeddings.dtype, DType::kI8);
   EXPECT_TRUE(same_bits(w.tok_embeddings.to_f32(), deq("token_embd.weight")));
   for (int i : {0, 11, 23}) {
     const std::string p = "blk." + std::to_string(i) + ".";
     const LayerWeights& l = w.layers[i];
+    EXPECT_EQ(l.wq.dtype, DType::kI8) << p;
     EXPECT_TRUE(same_bits(l.wq.to_f32(), deq(p + "attn_q.weight"))) << p;
     EXPECT_TRUE(same_bits(l.wk.to_f32(), deq(p + "attn_k.weight"))) << p;
+    EXPECT_TRUE(same_bits(l.wv.to_f32(), deq(p + "attn_v.weight"))) << p;
     EXPECT_TRUE(same_bits(l.bq.to_f32(), deq(p + "attn_q.bias"))) << p;
     EXPECT_TRUE(same_bits(l.bk.to_f32(), deq(p + "attn_k.bias"))) << p;
-    EXPECT_TRUE(same_bits(l.w2.to_f32(), deq(p + "ffn_down.weight"))) << p;
     EXPECT_TRUE(same_bits(l.w1.to_f32(), deq(p + "ffn_gate.weight"))) << p;
+    if (f->tensor(p + "ffn_down.weight").type == uint32_t(gguf::GgmlType::Q4_K)) {
+      EXPECT_EQ(l.w2.dtype, DType::kInt4) << p;
+      EXPECT_EQ(l.w2.group_size, 32) << p;
+      continue;
+    }
+    ASSERT_EQ(l.w2.dtype, DType::kF16) << p;
+    const std::vector<float> got = l.w2.to_f32(), want = deq(p + "ffn_down.weight");
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t k = 0; k < got.size(); ++k)
+      ASSERT_LE(std::fabs(got[k] - want[k]), std::ldexp(std::fabs(want[k]), -11) + std::ldexp(1.0f, -25)) << p << k;
   }
 }
 
