@@ -199,7 +199,7 @@ def test_api_server_answers_from_the_gguf_template(api_server_base):
 
 
 @pytest.mark.skipif(os.environ.get("LMD_SLOW_TESTS") != "1",
-                    reason="slow on the real Qwen2.5 file while K-quants load as f32: set LMD_SLOW_TESTS=1")
+                    reason="minutes on the real Qwen2.5 file: set LMD_SLOW_TESTS=1")
 def test_qwen_coder_answers_from_its_template(lmd_binary, tm, jinja2_env):
     if not os.path.exists(QWEN):
         pytest.skip(f"{QWEN} is not fetched (tools/fetch_model.sh qwen2.5-coder-0.5b on branch qwen)")
