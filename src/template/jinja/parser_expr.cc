@@ -62,25 +62,17 @@ ExprPtr Parser::parse_condexpr() {
   return expr1;
 }
 
-ExprPtr Parser::parse_or() {
-  ExprPtr left = parse_and();
-  while (is_name("or")) {
-    const Token& at = next();
-    auto n = make_expr(Expr::Kind::kOr, at);
-    n->children.push_back(std::move(left));
-    n->children.push_back(parse_and());
-    left = std::move(n);
-  }
-  return left;
-}
+ExprPtr Parser::parse_or() { return parse_logical("or", Expr::Kind::kOr, &Parser::parse_and); }
 
-ExprPtr Parser::parse_and() {
-  ExprPtr left = parse_not();
-  while (is_name("and")) {
+ExprPtr Parser::parse_and() { return parse_logical("and", Expr::Kind::kAnd, &Parser::parse_not); }
+
+ExprPtr Parser::parse_logical(const char* keyword, Expr::Kind kind, ExprPtr (Parser::*operand)()) {
+  ExprPtr left = (this->*operand)();
+  while (is_name(keyword)) {
     const Token& at = next();
-    auto n = make_expr(Expr::Kind::kAnd, at);
+    auto n = make_expr(kind, at);
     n->children.push_back(std::move(left));
-    n->children.push_back(parse_not());
+    n->children.push_back((this->*operand)());
     left = std::move(n);
   }
   return left;

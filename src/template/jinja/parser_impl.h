@@ -71,6 +71,8 @@ class Parser {
   ExprPtr parse_condexpr();
   ExprPtr parse_or();
   ExprPtr parse_and();
+  // Left-associative `a KEYWORD b KEYWORD c` over `operand` (or / and).
+  ExprPtr parse_logical(const char* keyword, Expr::Kind kind, ExprPtr (Parser::*operand)());
   ExprPtr parse_not();
   ExprPtr parse_compare();
   ExprPtr parse_math1();
